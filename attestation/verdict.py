@@ -1,0 +1,151 @@
+"""The verdict model: what every verification returns (fixed JSON, see DESIGN.md "Verdicts").
+
+A verdict is an overall status and a list of named checks. The overall status is derived from
+the checks, never set by hand, so that nothing is shown as ``verified`` unless every check it
+depends on passed:
+
+- any check ``fail``                       -> ``failed``
+- else any check ``skip`` (could not run)  -> ``unverifiable``
+- else any check ``warn``                  -> ``warning``
+- else (all ``pass``, at least one)        -> ``verified``
+- no checks at all                         -> ``unverifiable``
+
+Checks that are informative only (a verdict can still be verified without them, such as
+``gpu.rim`` when no reference files were given) are recorded as ``skip`` with ``required=False``;
+they are shown but do not lower the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+CheckStatus = Literal["pass", "fail", "warn", "skip"]
+Status = Literal["verified", "warning", "failed", "unverifiable"]
+
+CHECK_STATUSES: tuple[CheckStatus, ...] = ("pass", "fail", "warn", "skip")
+# Worst last: the order used to combine statuses.
+STATUSES: tuple[Status, ...] = ("verified", "warning", "unverifiable", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One named check: ``{name, status: pass|fail|warn|skip, detail}``.
+
+    ``required`` says whether the check counts toward the overall status when it is ``skip``;
+    a ``fail`` or ``warn`` always counts.
+    """
+
+    name: str
+    status: CheckStatus
+    detail: str
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if self.status not in CHECK_STATUSES:
+            raise ValueError(f"check {self.name!r}: unknown status {self.status!r}")
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Check:
+        return cls(name=str(obj["name"]), status=obj["status"], detail=str(obj.get("detail", "")))
+
+
+def status_of(checks: Iterable[Check]) -> Status:
+    """Derive the overall status from checks, by the rules in the module docstring."""
+    seen_fail = seen_skip = seen_warn = False
+    counted = 0
+    for check in checks:
+        if check.status == "fail":
+            seen_fail = True
+        elif check.status == "skip":
+            if check.required:
+                seen_skip = True
+            continue
+        elif check.status == "warn":
+            seen_warn = True
+        counted += 1
+    if seen_fail:
+        return "failed"
+    if seen_skip or counted == 0:
+        return "unverifiable"
+    if seen_warn:
+        return "warning"
+    return "verified"
+
+
+def worst_status(statuses: Iterable[Status]) -> Status:
+    """The worst of several statuses (``failed`` > ``unverifiable`` > ``warning`` > ``verified``).
+
+    An empty input is ``unverifiable``: nothing was verified.
+    """
+    worst = -1
+    for status in statuses:
+        worst = max(worst, STATUSES.index(status))
+    return STATUSES[worst] if worst >= 0 else "unverifiable"
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The verdict on one attestation (or one receipt): role, identity, checks, measurements.
+
+    ``measurements`` is the JSON form of :class:`teelog.attestation.Measurements` (or ``None``
+    for a receipt); it is carried so that the entry and the explorer show what was measured.
+    """
+
+    role: str
+    model: str | None
+    signing_address: str | None
+    checks: list[Check] = field(default_factory=list)
+    signing_algo: str | None = None
+    measurements: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.checks)
+
+    def add(self, name: str, status: CheckStatus, detail: str, *, required: bool = True) -> Check:
+        """Append a check and return it."""
+        check = Check(name, status, detail, required)
+        self.checks.append(check)
+        return check
+
+    def check(self, name: str) -> Check | None:
+        """The check with this exact name, if any."""
+        return next((c for c in self.checks if c.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "role": self.role,
+            "model": self.model,
+            "signing_address": self.signing_address,
+            "signing_algo": self.signing_algo,
+            "status": self.status,
+            "checks": [c.to_json() for c in self.checks],
+        }
+        if self.measurements is not None:
+            out["measurements"] = self.measurements
+        return out
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome of verifying one input (a report, a bundle, a quote or a signature).
+
+    A bundle yields one :class:`Verdict` per attestation it contains. ``collateral_used`` maps
+    each FMSPC (lowercase hex) to the exact collateral bytes used, so callers can store them.
+    """
+
+    attestations: list[Verdict] = field(default_factory=list)
+    collateral_used: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        return worst_status(v.status for v in self.attestations)
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly what ``teelog verify --json`` prints."""
+        return {"status": self.status, "attestations": [v.to_json() for v in self.attestations]}

@@ -1,0 +1,3 @@
+from teelog.cli import main
+
+raise SystemExit(main())
