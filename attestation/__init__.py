@@ -1,0 +1,1 @@
+"""Verification of confidential-inference attestations (TDX, event log, binding, GPU, receipts)."""
