@@ -1,0 +1,229 @@
+"""Forwarding completions to the upstream and signing what the client receives.
+
+The signed text hashes exactly the bytes received from the client and the bytes sent back
+(research node-api.md §b): for a JSON reply the body is sent byte for byte as the upstream
+produced it (never re-serialised); for a stream every upstream chunk is passed on as soon as it
+arrives, and the response hash covers all SSE bytes, ``data: [DONE]`` included.
+
+Receipt rules:
+- A non-streaming reply is signed and journaled before any byte of it is sent.
+- A stream is signed when its ``data: [DONE]`` line has arrived and the upstream has closed the
+  body cleanly; the chunk holding ``[DONE]`` (and anything after it) is sent only after the
+  receipt is committed, so a client that has seen ``[DONE]`` can fetch the signature at once.
+- Nothing that was not delivered whole gets a receipt: upstream refused, timed out, answered
+  5xx or malformed JSON, or cut the stream; the client gets an OpenAI-shaped error instead (for a
+  stream already under way, a final ``data: {"error": …}`` event, which OpenAI clients raise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from .errors import NodeError
+from .notary import Notary
+from .settings import NodeSettings
+from .sse import SseTap
+
+log = logging.getLogger("teelog.node.proxy")
+
+# Upstream response headers passed on to the client. Hop-by-hop and length/encoding headers
+# are the server's business (the node asks the upstream for identity encoding).
+_FORWARDED_RESPONSE_HEADERS = ("content-type",)
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def upstream_base(url: str) -> str:
+    """The upstream's origin + path prefix without a trailing ``/`` or ``/v1``."""
+    base = url.rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+class Proxy:
+    """The forwarding half of the node; one per app, sharing one upstream connection pool."""
+
+    def __init__(self, settings: NodeSettings, notary: Notary, client: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.notary = notary
+        self.client = client
+        self.base = upstream_base(settings.upstream)
+        headers = {"accept-encoding": "identity"}
+        if settings.upstream_token:
+            headers["authorization"] = f"Bearer {settings.upstream_token}"
+        self._headers = headers
+
+    async def models(self, request: Request) -> Response:
+        """``GET /v1/models``: the upstream's answer, unsigned (vllm-proxy does not sign it)."""
+        try:
+            resp = await self.client.get(f"{self.base}/v1/models", headers=self._headers)
+        except httpx.HTTPError as exc:
+            return _upstream_failure(exc).response()
+        if resp.status_code >= 500:
+            return _upstream_status_error(resp.status_code, resp.content).response()
+        return _passthrough(resp, resp.content)
+
+    async def completion(self, request: Request, path: str) -> Response:
+        """``POST /v1/chat/completions`` and ``/v1/completions``, streaming or not."""
+        body = await self._read_body(request)
+        request_sha256 = hashlib.sha256(body).hexdigest()
+        headers = dict(self._headers)
+        headers["content-type"] = request.headers.get("content-type", "application/json")
+        if "accept" in request.headers:
+            headers["accept"] = request.headers["accept"]
+        upstream_request = self.client.build_request(
+            "POST", f"{self.base}{path}", content=body, headers=headers
+        )
+        try:
+            resp = await self.client.send(upstream_request, stream=True)
+        except httpx.HTTPError as exc:
+            return _upstream_failure(exc).response()
+        if resp.headers.get("content-type", "").startswith("text/event-stream") and (
+            resp.status_code == 200
+        ):
+            return StreamingResponse(
+                self._relay_stream(resp, request_sha256),
+                status_code=200,
+                headers=_forwarded_headers(resp),
+            )
+        try:
+            content = await resp.aread()
+        except httpx.HTTPError as exc:
+            return _upstream_failure(exc).response()
+        finally:
+            await resp.aclose()
+        if resp.status_code != 200:
+            if resp.status_code >= 500:
+                return _upstream_status_error(resp.status_code, content).response()
+            # 4xx: the upstream's own verdict on the request (unknown model, bad parameters).
+            return _passthrough(resp, content)
+        return self._signed_json(resp, content, request_sha256)
+
+    def _signed_json(self, resp: httpx.Response, content: bytes, request_sha256: str) -> Response:
+        try:
+            data = json.loads(content)
+        except ValueError:
+            return NodeError(
+                502, "the upstream returned malformed JSON; the response was not delivered",
+                "upstream_error", code="upstream_malformed_json",
+            ).response()
+        chat_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(chat_id, str) or not chat_id:
+            return NodeError(
+                502, "the upstream response has no id, so the node cannot sign it",
+                "upstream_error", code="upstream_missing_id",
+            ).response()
+        model = data.get("model")
+        self.notary.record(
+            chat_id=chat_id,
+            model=model if isinstance(model, str) else None,
+            request_sha256=request_sha256,
+            response_sha256=hashlib.sha256(content).hexdigest(),
+        )
+        return _passthrough(resp, content)
+
+    async def _relay_stream(
+        self, resp: httpx.Response, request_sha256: str
+    ) -> AsyncIterator[bytes]:
+        tap = SseTap()
+        held: list[bytes] = []
+        failure: NodeError | None = None
+        try:
+            async for chunk in resp.aiter_raw():
+                if not chunk:
+                    continue
+                tap.feed(chunk)
+                if tap.done:
+                    held.append(chunk)  # released once the receipt is committed
+                else:
+                    yield chunk
+        except httpx.HTTPError as exc:
+            failure = _upstream_failure(exc, during_stream=True)
+        finally:
+            await resp.aclose()
+        if failure is None and not tap.done:
+            failure = NodeError(
+                502, "the upstream closed the stream before data: [DONE]; "
+                "the response is incomplete and was not signed",
+                "upstream_error", code="upstream_stream_cut",
+            )
+        if failure is None and tap.id is None:
+            failure = NodeError(
+                502, "the upstream stream carried no completion id, so the node cannot sign it",
+                "upstream_error", code="upstream_missing_id",
+            )
+        if failure is not None:
+            log.warning("stream not signed: %s", failure.message)
+            yield b"data: " + failure.to_bytes() + b"\n\n"
+            return
+        assert tap.id is not None
+        self.notary.record(
+            chat_id=tap.id,
+            model=tap.model,
+            request_sha256=request_sha256,
+            response_sha256=tap.hexdigest(),
+        )
+        for chunk in held:
+            yield chunk
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise NodeError(400, "Content-Length is not a number", code="bad_content_length")
+            if int(declared) > limit:
+                raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _too_large(limit: int) -> NodeError:
+    return NodeError(
+        413, f"request body larger than {limit} bytes", code="request_too_large"
+    )
+
+
+def _forwarded_headers(resp: httpx.Response) -> dict[str, str]:
+    return {k: resp.headers[k] for k in _FORWARDED_RESPONSE_HEADERS if k in resp.headers}
+
+
+def _passthrough(resp: httpx.Response, content: bytes) -> Response:
+    return Response(content, status_code=resp.status_code, headers=_forwarded_headers(resp))
+
+
+def _upstream_failure(exc: httpx.HTTPError, *, during_stream: bool = False) -> NodeError:
+    where = "while streaming the response" if during_stream else ""
+    if isinstance(exc, httpx.TimeoutException):
+        return NodeError(
+            504, f"the upstream timed out {where}".rstrip() + f" ({type(exc).__name__})",
+            "upstream_error", code="upstream_timeout",
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return NodeError(
+            502, f"the upstream is unreachable: {exc}", "upstream_error",
+            code="upstream_unreachable",
+        )
+    return NodeError(
+        502, f"the upstream connection failed {where}".rstrip() + f": {type(exc).__name__}",
+        "upstream_error", code="upstream_failed",
+    )
+
+
+def _upstream_status_error(status: int, content: bytes) -> NodeError:
+    detail = content[:_ERROR_BODY_LIMIT].decode("utf-8", "replace").strip()
+    message = f"the upstream answered HTTP {status}"
+    if detail:
+        message += f": {detail[:500]}"
+    return NodeError(502, message, "upstream_error", code="upstream_http_error")

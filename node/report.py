@@ -1,0 +1,101 @@
+"""The attestation report (``GET /v1/attestation/report``), vllm-proxy shape.
+
+Binding (research node-api.md §c; ``nearai/vllm-proxy`` ``quote.py::_build_report_data``):
+``report_data = signing_address_bytes.ljust(32, b"\\0") ‖ nonce`` where the address bytes are
+the 20-byte Ethereum address for ``ecdsa`` and the 32-byte public key for ``ed25519``; the same
+nonce is the requester nonce of every GPU's evidence.
+
+Body: ``signing_address, signing_algo, signing_public_key, request_nonce, intel_quote (hex),
+nvidia_payload (JSON string), event_log (list), info (object), all_attestations [the same object
+without all_attestations]``, plus our ``tee`` (``"tdx"`` or ``"none"``), ``quote_provider`` and
+``gpu_evidence`` markers. A node without a TEE returns ``intel_quote: null`` and ``tee: "none"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from .errors import NodeError
+from .gpu import GpuEvidenceError, GpuEvidenceProvider, nvidia_payload
+from .keys import SigningKeys
+from .quote import QuoteError, QuoteProvider
+from .receipt import SigningAlgo
+
+log = logging.getLogger("teelog.node.report")
+
+NONCE_SIZE = 32
+
+
+def report_data(address_bytes: bytes, nonce: bytes) -> bytes:
+    """The 64 bytes of TDX report_data binding a signing key to a nonce (module docstring)."""
+    if len(address_bytes) > 32:
+        raise ValueError("a signing address is at most 32 bytes")
+    if len(nonce) != NONCE_SIZE:
+        raise ValueError(f"nonce must be {NONCE_SIZE} bytes")
+    return address_bytes.ljust(32, b"\0") + nonce
+
+
+def parse_nonce(value: str) -> bytes:
+    """A client's ``nonce`` query value (64 hex characters) as bytes, or a 400 NodeError."""
+    try:
+        nonce = bytes.fromhex(value)
+    except ValueError:
+        raise NodeError(
+            400, "Nonce must be hex-encoded", param="nonce", code="invalid_nonce"
+        ) from None
+    if len(nonce) != NONCE_SIZE:
+        raise NodeError(
+            400, f"Nonce must be {NONCE_SIZE} bytes (64 hex characters), got {len(nonce)}",
+            param="nonce", code="invalid_nonce",
+        )
+    return nonce
+
+
+class Attestor:
+    """Builds reports from the node's keys and its quote and GPU evidence providers."""
+
+    def __init__(
+        self, keys: SigningKeys, quotes: QuoteProvider, gpus: GpuEvidenceProvider
+    ) -> None:
+        self.keys = keys
+        self.quotes = quotes
+        self.gpus = gpus
+
+    async def report(
+        self, nonce: bytes, algo: SigningAlgo, signing_address: str | None = None
+    ) -> dict[str, Any]:
+        """The report for ``algo`` over ``nonce``; 404 if ``signing_address`` is not ours,
+        503 if a provider fails."""
+        signer = self.keys.signer(algo)
+        if signing_address is not None and signing_address.lower() != signer.address.lower():
+            raise NodeError(
+                404, "Signing address not found on this server", "not_found",
+                param="signing_address", code="unknown_signing_address",
+            )
+        data = report_data(self.keys.address_bytes(algo), nonce)
+        try:
+            tdx, gpu_evidence, info = await asyncio.gather(
+                self.quotes.quote(data), self.gpus.evidence(nonce), self.quotes.info()
+            )
+        except (QuoteError, GpuEvidenceError) as exc:
+            log.error("attestation failed: %s", exc)
+            raise NodeError(
+                503, f"attestation evidence unavailable: {exc}", "attestation_unavailable",
+                code="attestation_unavailable",
+            ) from exc
+        body: dict[str, Any] = {
+            "signing_address": signer.address,
+            "signing_algo": algo,
+            "signing_public_key": self.keys.public_key_hex(algo),
+            "request_nonce": nonce.hex(),
+            "intel_quote": tdx.quote.hex() if tdx is not None else None,
+            "nvidia_payload": nvidia_payload(nonce, gpu_evidence) if gpu_evidence else None,
+            "event_log": tdx.event_log if tdx is not None else None,
+            "info": info,
+            "tee": self.quotes.tee,
+            "quote_provider": self.quotes.name,
+            "gpu_evidence": self.gpus.name,
+        }
+        return {**body, "all_attestations": [dict(body)]}

@@ -1,0 +1,115 @@
+"""Shared fixtures of the node tests: real servers on 127.0.0.1 ephemeral ports.
+
+Every server (demo upstream, misbehaving upstreams, the node itself) runs in uvicorn in a
+background thread with its own event loop, so tests talk to them over real TCP exactly as a
+client would. The fakes of hardware interfaces live in ``fakes/`` (test-only).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).parent / "fakes"))
+
+from teelog.node.app import create_app  # noqa: E402
+from teelog.node.demo_upstream import create_demo_upstream  # noqa: E402
+from teelog.node.gpu import NoGpuEvidenceProvider  # noqa: E402
+from teelog.node.journal import Journal  # noqa: E402
+from teelog.node.keys import SigningKeys  # noqa: E402
+from teelog.node.quote import NoQuoteProvider  # noqa: E402
+from teelog.node.settings import NodeSettings  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+TOKEN = "test-token-0123456789"
+
+
+@contextmanager
+def serve(app: object) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1:<ephemeral>; yield its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                            access_log=False, lifespan="auto")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def demo_upstream() -> Iterator[str]:
+    with serve(create_demo_upstream()) as url:
+        yield url
+
+
+@dataclass
+class RunningNode:
+    url: str
+    keys: SigningKeys
+    journal: Journal
+    token: str | None
+    _server: object = None
+    stopped: bool = False
+
+    def stop(self) -> None:
+        """Shut the node down and close its journal (as a process exit would)."""
+        if not self.stopped:
+            self._server.__exit__(None, None, None)
+            self.journal.close()
+            self.stopped = True
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+@pytest.fixture
+def start_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
+    """Factory: ``start_node(upstream_url, **options)`` runs a node until the test ends."""
+    nodes: list[RunningNode] = []
+
+    def start(
+        upstream: str,
+        *,
+        token: str | None = TOKEN,
+        keys: SigningKeys | None = None,
+        quotes: object | None = None,
+        gpus: object | None = None,
+        journal_path: Path | None = None,
+        retention_days: float | None = None,
+        **settings: object,
+    ) -> RunningNode:
+        keys = keys or SigningKeys.random()
+        journal = Journal(journal_path or tmp_path / "journal.sqlite",
+                          retention_days=retention_days)
+        app = create_app(
+            NodeSettings(upstream=upstream, token=token, **settings),  # type: ignore[arg-type]
+            keys=keys, journal=journal,
+            quotes=quotes or NoQuoteProvider(), gpus=gpus or NoGpuEvidenceProvider(),
+        )
+        server = serve(app)
+        url = server.__enter__()
+        node = RunningNode(url=url, keys=keys, journal=journal, token=token, _server=server)
+        nodes.append(node)
+        return node
+
+    yield start
+    for node in reversed(nodes):
+        node.stop()
