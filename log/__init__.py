@@ -1,1 +1,1 @@
-"""teelog's append-only transparency log: RFC 9162 Merkle tree, C2SP notes, checkpoints and tiles."""
+"""teelog's append-only transparency log: RFC 9162 tree, C2SP notes, checkpoints, tiles."""
