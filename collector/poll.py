@@ -1,0 +1,348 @@
+"""One attestation poll, and the recording step it shares with ``teelog import``.
+
+A poll: fresh random 32-byte nonce → fetch the report → verify it at the time of the poll →
+store the exact report bytes and the collateral used as blobs → append an ``attestation``
+entry → compare with the node's previous attestation → store change events (both values, both
+log indexes) and queue their webhooks, in one database transaction.
+
+Reports that fail verification are logged all the same: the log records what nodes claimed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from .changes import FieldChange, compare_summaries, summary_of
+from .clients import NodeError, NodeGarbage, Report, ReportClient
+from .config import NodeConfig
+from .entries import attestation_entry, encode_attestation, parse_time, rfc3339
+from .models import (
+    CollectorChange,
+    CollectorChangeEvent,
+    CollectorNode,
+    CollectorSigner,
+)
+from .webhooks import WebhookOutbox
+
+logger = logging.getLogger("teelog.collector")
+
+Clock = Callable[[], datetime]
+
+
+class LogLike(Protocol):
+    """What the collector needs of :class:`teelog.log.Log` (docs/architecture.md)."""
+
+    engine: Engine
+
+    def append(self, entry: bytes) -> int: ...
+
+    def append_many(self, entries: list[bytes]) -> list[int]: ...
+
+    @property
+    def blobs(self) -> Any: ...
+
+
+@dataclass(slots=True)
+class Verification:
+    """What the recorder needs of a verification: verdict JSON per attestation + collateral."""
+
+    attestations: list[dict[str, Any]]
+    collateral_used: dict[str, bytes] = field(default_factory=dict)
+    error: str | None = None  # the report could not be read at all
+
+
+Verify = Callable[[Any, str | None, datetime], Verification]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def naive(moment: datetime) -> datetime:
+    """``moment`` as the naive UTC ``datetime`` the state tables store."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An appended attestation entry and what came of comparing it with the previous one."""
+
+    index: int
+    status: str
+    changes: tuple[FieldChange, ...]
+    event_id: int | None
+
+
+class Recorder:
+    """Verifies a fetched (or imported) report and records it: blobs, entry, state, changes.
+
+    Thread-safe across nodes. Calls for one node must not overlap (the scheduler runs at most
+    one job per node), so "the previous attestation" is well defined.
+    """
+
+    def __init__(self, log: LogLike, verify: Verify, outbox: WebhookOutbox) -> None:
+        self.log = log
+        self.verify = verify
+        self.outbox = outbox
+        self.append_lock = threading.Lock()
+
+    def record(
+        self,
+        *,
+        node: str,
+        url: str | None,
+        raw: bytes,
+        doc: Any,
+        format: str | None,
+        source: str,
+        observed_at: datetime,
+        verified_at: datetime,
+        nonce: str | None,
+    ) -> Recorded:
+        """Verify ``doc`` at ``verified_at`` and append its ``attestation`` entry; return it."""
+        verification = self.verify(doc, nonce, verified_at)
+        blobs = self.log.blobs
+        report_blob = blobs.put(raw)
+        collateral = sorted(verification.collateral_used.items())
+        collateral_blobs = [blobs.put(data) for _, data in collateral]
+        entry = attestation_entry(
+            node=node,
+            url=url,
+            format=format,
+            source=source,
+            observed_at=observed_at,
+            verified_at=verified_at,
+            nonce=nonce,
+            attestations=verification.attestations,
+            report_blob=report_blob,
+            collateral_blobs=collateral_blobs,
+        )
+        data = encode_attestation(entry, blobs.put)
+        with self.append_lock:
+            index = self.log.append(data)
+        summary = summary_of(entry)
+        changes, event_id = self._update_state(node, url, format, index, summary, observed_at)
+        return Recorded(index=index, status=entry["status"], changes=changes, event_id=event_id)
+
+    def _update_state(
+        self,
+        node: str,
+        url: str | None,
+        format: str | None,
+        index: int,
+        summary: dict[str, Any],
+        observed_at: datetime,
+    ) -> tuple[tuple[FieldChange, ...], int | None]:
+        moment = naive(observed_at)
+        with Session(self.log.engine) as session:
+            state = session.get(CollectorNode, node) or CollectorNode(name=node, url=url or "")
+            if url:
+                state.url = url
+            if format:
+                state.format = format
+            changes: tuple[FieldChange, ...] = ()
+            event_id: int | None = None
+            previous_index = state.last_attestation_index
+            if state.last_attestation is not None and previous_index is not None:
+                changes = tuple(compare_summaries(json.loads(state.last_attestation), summary))
+            if changes and previous_index is not None:
+                event = CollectorChangeEvent(
+                    node=node,
+                    old_index=previous_index,
+                    new_index=index,
+                    time=moment,
+                    summary=", ".join(c.field for c in changes)[:1000],
+                )
+                session.add(event)
+                session.flush()
+                event_id = event.id
+                for change in changes:
+                    session.add(
+                        CollectorChange(
+                            event_id=event.id,
+                            node=node,
+                            field=change.field,
+                            old=json.dumps(change.old),
+                            new=json.dumps(change.new),
+                            old_index=previous_index,
+                            new_index=index,
+                            time=moment,
+                        )
+                    )
+                self.outbox.enqueue(session, event, changes)
+            state.last_attestation_index = index
+            state.last_attestation_status = summary["status"]
+            state.last_attestation = json.dumps(summary, sort_keys=True)
+            for item in summary["attestations"]:
+                address = item.get("signing_address")
+                if item["status"] in ("verified", "warning") and isinstance(address, str):
+                    self._vouch(session, node, address, item, index, moment)
+            session.add(state)
+            session.commit()
+        return changes, event_id
+
+    @staticmethod
+    def _vouch(
+        session: Session,
+        node: str,
+        address: str,
+        item: dict[str, Any],
+        index: int,
+        moment: datetime,
+    ) -> None:
+        key = address.lower()
+        signer = session.get(CollectorSigner, (node, key))
+        if signer is None:
+            signer = CollectorSigner(
+                node=node, signing_address=key, status=item["status"], log_index=index,
+                observed_at=moment,
+            )
+        elif signer.log_index > index:
+            return  # an import of an older report does not replace a newer vouching
+        signer.signing_algo = item.get("signing_algo")
+        signer.status = item["status"]
+        signer.log_index = index
+        signer.observed_at = moment
+        session.add(signer)
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What one scheduled attestation poll did (``skipped`` while backing off)."""
+
+    node: str
+    index: int | None = None
+    status: str | None = None
+    changes: int = 0
+    error: NodeError | None = None
+    skipped: bool = False
+
+
+def backoff_delay(node: NodeConfig, failures: int, interval: float) -> float:
+    """Seconds to wait after ``failures`` consecutive failures: the interval doubling from the
+    second failure on, capped at ``max_backoff``, with ±10 % jitter so nodes do not align."""
+    base = min(interval * 2 ** min(max(failures - 1, 0), 30), max(node.max_backoff, interval))
+    return base * random.uniform(0.9, 1.1)
+
+
+class AttestationPoller:
+    """Polls one node's attestation report: the scheduler's per-node job."""
+
+    def __init__(
+        self, node: NodeConfig, client: ReportClient, recorder: Recorder, clock: Clock
+    ) -> None:
+        self.node = node
+        self.client = client
+        self.recorder = recorder
+        self.clock = clock
+
+    def poll(self, *, force: bool = False) -> PollOutcome:
+        """Poll once unless backing off (``force`` ignores the backoff). Never raises NodeError."""
+        node = self.node
+        started = self.clock()
+        engine = self.recorder.log.engine
+        with Session(engine) as session:
+            state = session.get(CollectorNode, node.name)
+            if state is None:
+                state = CollectorNode(name=node.name, url=node.url)
+                session.add(state)
+                session.commit()
+            due = state.next_attempt_at
+        if not force and due is not None and naive(started) < due:
+            return PollOutcome(node=node.name, skipped=True)
+        nonce = secrets.token_hex(32)
+        try:
+            report: Report = self.client.fetch_report(nonce)
+            observed = self.clock()
+            recorded = self.recorder.record(
+                node=node.name,
+                url=node.url,
+                raw=report.raw,
+                doc=report.doc,
+                format=report.format,
+                source="poll",
+                observed_at=observed,
+                verified_at=observed,
+                nonce=nonce,
+            )
+        except NodeError as exc:
+            self._failed(exc)
+            return PollOutcome(node=node.name, error=exc)
+        self._succeeded(observed)
+        return PollOutcome(
+            node=node.name, index=recorded.index, status=recorded.status,
+            changes=len(recorded.changes),
+        )
+
+    def _succeeded(self, moment: datetime) -> None:
+        with Session(self.recorder.log.engine) as session:
+            state = session.get(CollectorNode, self.node.name)
+            assert state is not None  # created by poll() before fetching
+            state.last_attempt_at = naive(moment)
+            state.last_success_at = naive(moment)
+            state.consecutive_failures = 0
+            state.next_attempt_at = None
+            state.polls += 1
+            session.add(state)
+            session.commit()
+
+    def _failed(self, exc: NodeError) -> None:
+        now = self.clock()
+        logger.warning("node %s: %s: %s", self.node.name, exc.kind, exc.message)
+        with Session(self.recorder.log.engine) as session:
+            state = session.get(CollectorNode, self.node.name)
+            assert state is not None
+            state.last_attempt_at = naive(now)
+            state.last_error = exc.message[:2000]
+            state.last_error_kind = exc.kind
+            state.last_error_at = naive(now)
+            state.consecutive_failures += 1
+            state.polls += 1
+            delay = backoff_delay(self.node, state.consecutive_failures, self.node.interval)
+            state.next_attempt_at = naive(now + timedelta(seconds=delay))
+            session.add(state)
+            session.commit()
+
+
+def previous_attestation(engine: Engine, node: str) -> tuple[int, dict[str, Any]] | None:
+    """The log index and comparable summary of the node's last recorded attestation."""
+    with Session(engine) as session:
+        state = session.get(CollectorNode, node)
+        if state is None or state.last_attestation is None or state.last_attestation_index is None:
+            return None
+        return state.last_attestation_index, json.loads(state.last_attestation)
+
+
+def node_states(engine: Engine) -> list[CollectorNode]:
+    """Every node's health row, by name (for the explorer and ``teelog collect --status``)."""
+    with Session(engine) as session:
+        return list(session.exec(select(CollectorNode).order_by(CollectorNode.name)))
+
+
+__all__ = [
+    "AttestationPoller",
+    "Clock",
+    "NodeGarbage",
+    "PollOutcome",
+    "Recorded",
+    "Recorder",
+    "Verification",
+    "Verify",
+    "backoff_delay",
+    "parse_time",
+    "rfc3339",
+    "system_clock",
+]

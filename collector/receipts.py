@@ -1,0 +1,281 @@
+"""Receipts: a node's signed responses, from its feed into the log, each exactly once.
+
+``GET /v1/receipts?after=<seq>&limit=<n>`` (docs/node.md) lists receipts in ``seq`` order with
+the id of the node's journal (``node_instance``). The collector keeps a cursor per node:
+
+1. Read a page after the cursor. A different ``node_instance`` means a new journal (the node's
+   storage was replaced): the cursor restarts at 0 for it.
+2. For each new receipt: verify its signatures, check its signer against the node's latest
+   verified attestation (``receipt.signer``), build the entry, and store the entry *bytes* in
+   ``collector_receipt`` keyed by ``(node, node_instance, seq)`` before appending.
+3. Append the batch, then record each log index and move the cursor, in one transaction.
+
+A crash after (3)'s append but before its commit leaves rows without an index: the next run
+re-appends the *stored* bytes, which the log answers with the existing index (duplicate
+detection by entry hash), so nothing is logged twice. Nothing is skipped either: the cursor
+moves only past receipts whose index is recorded. Receipts the node no longer has (retention)
+show up as a gap in ``seq`` and are counted in ``missing``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, select
+from teelog.attestation.verdict import Check, status_of
+
+from .clients import NodeError, ReceiptPage, ReceiptsClient
+from .config import NodeConfig
+from .entries import encode_receipt, receipt_entry
+from .models import CollectorNode, CollectorReceipt, CollectorReceiptCursor, CollectorSigner
+from .poll import Clock, LogLike, backoff_delay, naive
+
+logger = logging.getLogger("teelog.collector.receipts")
+
+# Verifies a feed item's signatures: returns checks as {"name","status","detail"} dicts.
+SignatureChecks = Callable[[dict[str, Any]], list[dict[str, Any]]]
+
+MAX_PAGES_PER_RUN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptsOutcome:
+    """What one run of a node's receipts job did."""
+
+    node: str
+    appended: int = 0
+    already: int = 0
+    missing: int = 0
+    error: NodeError | None = None
+    skipped: bool = False
+
+
+def signer_check(
+    session: Session, node: str, item: dict[str, Any], signature_checks: list[dict[str, Any]]
+) -> tuple[dict[str, Any], int | None]:
+    """``receipt.signer``: is a signer whose signature verified vouched for by the node's
+    latest verified attestation for that address? Returns the check and that attestation's
+    log index (``None`` when no attestation vouches)."""
+    verified_algos = {
+        c["name"].removeprefix("receipt.signature.")
+        for c in signature_checks
+        if c["status"] == "pass" and c["name"].startswith("receipt.signature.")
+    }
+    found: list[tuple[str, str, CollectorSigner]] = []
+    unvouched: list[str] = []
+    for algo in ("ecdsa", "ed25519"):
+        sig = item.get(algo)
+        if not isinstance(sig, dict) or algo not in verified_algos:
+            continue
+        address = sig["signing_address"]
+        signer = session.get(CollectorSigner, (node, address.lower()))
+        if signer is not None:
+            found.append((algo, address, signer))
+        else:
+            unvouched.append(f"{algo} {address}")
+    if not found:
+        why = (
+            "no signature verified"
+            if not verified_algos
+            else f"no verified attestation of node {node!r} vouches for " + ", ".join(unvouched)
+        )
+        return {"name": "receipt.signer", "status": "fail", "detail": why}, None
+    algo, address, signer = max(found, key=lambda f: (f[2].status == "verified", f[2].log_index))
+    detail = f"{algo} signer {address} vouched for by attestation #{signer.log_index}"
+    if unvouched:
+        detail += "; not attested: " + ", ".join(unvouched)
+    if signer.status == "verified":
+        return {"name": "receipt.signer", "status": "pass", "detail": detail}, signer.log_index
+    detail += f" (that attestation's status is {signer.status})"
+    return {"name": "receipt.signer", "status": "warn", "detail": detail}, signer.log_index
+
+
+class ReceiptsPoller:
+    """Copies one node's receipts feed into the log: the scheduler's per-node receipts job."""
+
+    def __init__(
+        self,
+        node: NodeConfig,
+        client: ReceiptsClient,
+        log: LogLike,
+        verify_signatures: SignatureChecks,
+        clock: Clock,
+        append_lock: threading.Lock,
+    ) -> None:
+        self.node = node
+        self.client = client
+        self.log = log
+        self.verify_signatures = verify_signatures
+        self.clock = clock
+        self.append_lock = append_lock
+
+    def _cursor(self, session: Session) -> CollectorReceiptCursor:
+        cursor = session.get(CollectorReceiptCursor, self.node.name)
+        if cursor is None:
+            cursor = CollectorReceiptCursor(node=self.node.name)
+            session.add(cursor)
+            session.commit()
+            session.refresh(cursor)
+        return cursor
+
+    def poll(self, *, force: bool = False) -> ReceiptsOutcome:
+        """Read and log everything new on the feed (up to a page budget). Never raises
+        NodeError: failures are recorded as the feed's health and retried with backoff."""
+        name = self.node.name
+        with Session(self.log.engine) as session:
+            cursor = self._cursor(session)
+            due = cursor.next_attempt_at
+            node_state = session.get(CollectorNode, name)
+        if not force and due is not None and naive(self.clock()) < due:
+            return ReceiptsOutcome(node=name, skipped=True)
+        if node_state is None or node_state.polls == 0:
+            # Give the first attestation poll the chance to vouch for the signer first.
+            return ReceiptsOutcome(node=name, skipped=True)
+        appended = already = missing = 0
+        try:
+            for _ in range(MAX_PAGES_PER_RUN):
+                page = self._next_page()
+                a, b, m = self._log_page(page)
+                appended, already, missing = appended + a, already + b, missing + m
+                if not page.has_more or not page.items:
+                    break
+        except NodeError as exc:
+            self._failed(exc)
+            return ReceiptsOutcome(
+                node=name, appended=appended, already=already, missing=missing, error=exc
+            )
+        self._succeeded()
+        return ReceiptsOutcome(node=name, appended=appended, already=already, missing=missing)
+
+    def _next_page(self) -> ReceiptPage:
+        with Session(self.log.engine) as session:
+            cursor = self._cursor(session)
+            instance, after = cursor.node_instance, cursor.last_seq
+        page = self.client.fetch(after, self.node.receipts_batch)
+        if page.node_instance != instance:
+            if instance is not None:
+                logger.warning(
+                    "node %s: receipts journal changed (%s -> %s); reading it from the start",
+                    self.node.name, instance, page.node_instance,
+                )
+            with Session(self.log.engine) as session:
+                cursor = self._cursor(session)
+                cursor.node_instance = page.node_instance
+                cursor.last_seq = 0
+                session.add(cursor)
+                session.commit()
+            if after != 0:
+                page = self.client.fetch(0, self.node.receipts_batch)
+                if page.node_instance != cursor.node_instance:
+                    raise NodeError("receipts: node_instance changed between two requests")
+        return page
+
+    def _log_page(self, page: ReceiptPage) -> tuple[int, int, int]:
+        """Append the page's new receipts; return (appended, already logged, missing)."""
+        name, instance = self.node.name, page.node_instance
+        observed = self.clock()
+        pending: list[CollectorReceipt] = []
+        already = missing = 0
+        with Session(self.log.engine) as session:
+            cursor = self._cursor(session)
+            last = cursor.last_seq
+            for item in page.items:
+                seq = item["seq"]
+                if seq <= last:
+                    continue  # a node answering with old items: already handled
+                if seq > last + 1:
+                    missing += seq - last - 1
+                last = seq
+                row = session.exec(
+                    select(CollectorReceipt).where(
+                        CollectorReceipt.node == name,
+                        CollectorReceipt.node_instance == instance,
+                        CollectorReceipt.seq == seq,
+                    )
+                ).first()
+                if row is None:
+                    row = CollectorReceipt(
+                        node=name, node_instance=instance, seq=seq,
+                        entry=self._entry(session, instance, item, observed),
+                    )
+                    session.add(row)
+                elif row.log_index is not None:
+                    already += 1
+                    continue
+                pending.append(row)
+            session.commit()
+            for row in pending:
+                session.refresh(row)
+            entries = [row.entry for row in pending]
+            if entries:
+                with self.append_lock:
+                    indexes = self.log.append_many(entries)
+                for row, index in zip(pending, indexes, strict=True):
+                    row.log_index = index
+                    session.add(row)
+            cursor = self._cursor(session)
+            if last > cursor.last_seq:
+                cursor.last_seq = last
+            cursor.receipts += len(pending)
+            cursor.missing += missing
+            session.add(cursor)
+            session.commit()
+        if missing:
+            logger.warning("node %s: %d receipts were gone from the feed", name, missing)
+        return len(pending), already, missing
+
+    def _entry(
+        self, session: Session, instance: str, item: dict[str, Any], observed: datetime
+    ) -> bytes:
+        checks = self.verify_signatures(item)
+        signer, index = signer_check(session, self.node.name, item, checks)
+        checks = [*checks, signer]
+        entry = receipt_entry(
+            node=self.node.name,
+            node_instance=instance,
+            item=item,
+            observed_at=observed,
+            attestation_index=index,
+            status=_status_of(checks),
+            checks=checks,
+        )
+        return encode_receipt(entry)
+
+    def _succeeded(self) -> None:
+        with Session(self.log.engine) as session:
+            cursor = self._cursor(session)
+            cursor.last_success_at = naive(self.clock())
+            cursor.consecutive_failures = 0
+            cursor.next_attempt_at = None
+            cursor.feed_available = True
+            session.add(cursor)
+            session.commit()
+
+    def _failed(self, exc: NodeError) -> None:
+        now = self.clock()
+        logger.warning("node %s receipts: %s: %s", self.node.name, exc.kind, exc.message)
+        with Session(self.log.engine) as session:
+            cursor = self._cursor(session)
+            cursor.last_error = exc.message[:2000]
+            cursor.last_error_kind = exc.kind
+            cursor.last_error_at = naive(now)
+            cursor.consecutive_failures += 1
+            cursor.feed_available = exc.kind != "no_feed"
+            delay = backoff_delay(
+                self.node, cursor.consecutive_failures, self.node.receipts_interval
+            )
+            if exc.kind == "no_feed":  # ask again rarely: the node may gain a feed on upgrade
+                delay = max(delay, self.node.max_backoff)
+            cursor.next_attempt_at = naive(now + timedelta(seconds=delay))
+            session.add(cursor)
+            session.commit()
+
+
+def _status_of(checks: list[dict[str, Any]]) -> str:
+    """A receipt's overall status from its checks (the verdict rules, attestation/verdict.py)."""
+    return status_of(Check.from_json(c) for c in checks)
