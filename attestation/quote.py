@@ -129,9 +129,7 @@ class TdAttributes:
     @property
     def flags(self) -> list[str]:
         """Names of the set bits; reserved bits appear as ``RESERVED<n>``."""
-        return [
-            TD_ATTRIBUTE_BITS.get(n, f"RESERVED{n}") for n in range(64) if self.value >> n & 1
-        ]
+        return [TD_ATTRIBUTE_BITS.get(n, f"RESERVED{n}") for n in range(64) if self.value >> n & 1]
 
     @property
     def reserved_set(self) -> list[int]:
