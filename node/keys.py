@@ -7,6 +7,8 @@
   (``src/signing.rs``): keys derived from the app's identity inside the TEE, stable across
   restarts and instances of the same app. The 32 returned bytes are the secp256k1 secret and
   the Ed25519 seed respectively.
+
+The signers are ``teelog.attestation.signing``'s, the same module verifiers use.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..attestation.signing import EcdsaSigner, Ed25519Signer
 from .dstack_agent import DstackAgent
 from .receipt import SigningAlgo
-from .signer import EcdsaSigner, Ed25519Signer
 
 KEY_SOURCES = ("random", "dstack")
 
@@ -51,9 +53,9 @@ class SigningKeys:
 
     def address_bytes(self, algo: SigningAlgo) -> bytes:
         """The bytes bound into report_data: 20-byte address (ecdsa) or 32-byte key (ed25519)."""
-        return self.signer(algo).address_bytes
+        return bytes.fromhex(self.signer(algo).address.removeprefix("0x"))
 
     def public_key_hex(self, algo: SigningAlgo) -> str:
         """``signing_public_key`` as the Phala and Rust proxies publish it: 64-byte x ‖ y
         (ecdsa, no 0x04) or the 32-byte key (ed25519), hex."""
-        return self.signer(algo).public_key.hex()
+        return self.signer(algo).public_key

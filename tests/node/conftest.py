@@ -20,13 +20,13 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent / "fakes"))
 
-from teelog.node.app import create_app  # noqa: E402
-from teelog.node.demo_upstream import create_demo_upstream  # noqa: E402
-from teelog.node.gpu import NoGpuEvidenceProvider  # noqa: E402
-from teelog.node.journal import Journal  # noqa: E402
-from teelog.node.keys import SigningKeys  # noqa: E402
-from teelog.node.quote import NoQuoteProvider  # noqa: E402
-from teelog.node.settings import NodeSettings  # noqa: E402
+from teelog.node.app import create_app
+from teelog.node.demo_upstream import create_demo_upstream
+from teelog.node.gpu import NoGpuEvidenceProvider
+from teelog.node.journal import Journal
+from teelog.node.keys import SigningKeys
+from teelog.node.quote import NoQuoteProvider
+from teelog.node.settings import NodeSettings
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TOKEN = "test-token-0123456789"
