@@ -22,7 +22,6 @@ from conftest import DATA
 from fake_configfs_tsm import FakeTsmKernel
 from fake_dstack_agent import FakeDstackAgent, vllmproxy_sample
 from fake_nvml import FakeNvml
-
 from teelog.attestation import (
     ReportFormatError,
     load_collateral,

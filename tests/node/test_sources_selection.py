@@ -6,7 +6,6 @@ import logging
 import socket
 
 import pytest
-
 from teelog.node.gpu import GpuEvidenceError, NoGpuEvidenceProvider, choose_gpu_evidence
 from teelog.node.quote import (
     ConfigfsTsmQuoteProvider,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from teelog.node.sse import SseTap
 
 
@@ -15,10 +15,12 @@ def _event(obj: object) -> bytes:
     return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
 
+TRICK = "\ndata: [DONE]"
 STREAM = (
     b": keep-alive comment\n\n"
     + _event({"error": "transient"})  # an object without id is not the first chunk
-    + _event({"id": "chatcmpl-1", "model": "m", "choices": [{"delta": {"content": "\ndata: [DONE]"}}]})
+    # A model may well write "\ndata: [DONE]": inside JSON the newline is escaped.
+    + _event({"id": "chatcmpl-1", "model": "m", "choices": [{"delta": {"content": TRICK}}]})
     + _event({"id": "chatcmpl-1", "model": "m", "choices": [{"delta": {"content": "more"}}]})
     + b"data: [DONE]\n\n"
 )
@@ -33,7 +35,7 @@ def _feed(chunks: list[bytes]) -> SseTap:
 
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 @given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
