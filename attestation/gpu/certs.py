@@ -104,8 +104,14 @@ def describe(cert: x509.Certificate) -> str:
     return str(cns[0].value) if cns else cert.subject.rfc4514_string()
 
 
+@lru_cache(maxsize=4096)
+def fingerprint(cert: x509.Certificate) -> bytes:
+    """SHA-256 of the certificate's DER (memoised: certificates repeat in every bundle)."""
+    return cert.fingerprint(hashes.SHA256())
+
+
 def _link_key(child: x509.Certificate, issuer: x509.Certificate) -> tuple[bytes, bytes]:
-    return child.fingerprint(hashes.SHA256()), issuer.fingerprint(hashes.SHA256())
+    return fingerprint(child), fingerprint(issuer)
 
 
 def _check_link(child: x509.Certificate, issuer: x509.Certificate) -> str | None:
@@ -175,9 +181,11 @@ def verify_chain(
     if len(chain) > _MAX_CHAIN:
         return ChainResult(False, f"{len(chain)} certificates, more than {_MAX_CHAIN}", ())
     certs = list(chain)
-    root_spki = spki_sha256(root)
+    # Providers append the root; drop any copy of it (same subject and key), trust only ours.
     while (
-        len(certs) > 1 and certs[-1].subject == root.subject and spki_sha256(certs[-1]) == root_spki
+        len(certs) > 1
+        and certs[-1].subject == root.subject
+        and (certs[-1] == root or certs[-1].public_key() == root.public_key())
     ):
         certs.pop()
     path = (*certs, root)
@@ -260,29 +268,37 @@ def _fwid_from_digest_list(data: bytes, start: int, end: int) -> bytes | None:
     return None
 
 
+def tcb_info_fwid(value: bytes) -> bytes | None:
+    """The FWID inside a DER TcbInfo extension value (either layout, see :func:`leaf_fwid`)."""
+    tag, s, e = _der_read(value, 0, len(value))
+    if tag != 0x30 or e != len(value):
+        raise CertificateError("TcbInfo extension is not one SEQUENCE")
+    fields = _der_children(value, s, e)
+    for field_tag, fs, fe in fields:
+        if field_tag == 0xA6:  # [6] IMPLICIT FWIDLIST (Blackwell, TCG DICE TcbInfo)
+            return _fwid_from_digest_list(value, fs, fe)
+    if fields and fields[-1][0] == 0x30:  # Hopper: {INTEGER, SPKI, {hash OID, digest}}
+        _, ls, le = fields[-1]
+        parts = _der_children(value, ls, le)
+        if len(parts) == 2 and parts[0][0] == 0x06 and parts[1][0] == 0x04:
+            return value[parts[1][1] : parts[1][2]]
+    raise CertificateError("TcbInfo extension holds no FWID")
+
+
 def leaf_fwid(cert: x509.Certificate) -> bytes | None:
     """The firmware ID the device certified in its leaf (TCG DICE TcbInfo), or ``None``.
 
     Hopper (``2.23.133.5.4.1``): ``SEQUENCE {INTEGER, SubjectPublicKeyInfo, SEQUENCE {hash OID,
     OCTET STRING}}`` - the digest of the last element. Blackwell (``2.23.133.5.4.1.1``):
     TcbInfo with context-tagged fields; ``[6] fwids`` holds the FWID list, the first digest
-    is the FWID.
+    is the FWID. Raises :class:`CertificateError` when the extension is malformed.
     """
-    for ext in cert.extensions:
-        if ext.oid not in (OID_TCB_INFO, OID_TCB_INFO_BLACKWELL):
-            continue
-        value = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
-        tag, s, e = _der_read(value, 0, len(value))
-        if tag != 0x30:
-            raise CertificateError("TcbInfo extension is not a SEQUENCE")
-        fields = _der_children(value, s, e)
-        if any(t == 0xA6 for t, _, _ in fields):  # [6] IMPLICIT FWIDLIST
-            _, fs, fe = next(f for f in fields if f[0] == 0xA6)
-            return _fwid_from_digest_list(value, fs, fe)
-        if fields and fields[-1][0] == 0x30:
-            _, ls, le = fields[-1]
-            parts = _der_children(value, ls, le)
-            if len(parts) == 2 and parts[0][0] == 0x06 and parts[1][0] == 0x04:
-                return value[parts[1][1] : parts[1][2]]
-        raise CertificateError("TcbInfo extension holds no FWID")
+    try:
+        extensions = list(cert.extensions)
+    except ValueError as exc:
+        raise CertificateError(f"malformed certificate extensions: {exc}") from None
+    for ext in extensions:
+        if ext.oid in (OID_TCB_INFO, OID_TCB_INFO_BLACKWELL):
+            value = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
+            return tcb_info_fwid(value)
     return None

@@ -37,6 +37,7 @@ DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 NVDEC0_RIM_INDEX = 35
 RIM_SUFFIXES = (".xml", ".swidtag")
 _MAX_RIM_BYTES = 4 << 20
+_SMALL_INT = re.compile(r"^[0-9]{1,6}$")
 _VBIOS_VERSION = re.compile(r"^[0-9A-Fa-f]{2}(\.[0-9A-Fa-f]{2}){4}$")
 
 
@@ -73,7 +74,7 @@ def _bool(value: str | None, what: str) -> bool:
 
 
 def _int(value: str | None, what: str) -> int:
-    if value is None or not value.isdigit() or len(value) > 6:
+    if value is None or not _SMALL_INT.match(value):
         raise RimError(f"{what} is not a small integer: {value!r}")
     return int(value)
 

@@ -270,19 +270,19 @@ def _verify_one(
         )
     elif ev.arch is not None and expected_arch is not None and ev.arch != expected_arch:
         checks.append(Check(name, "fail", f"payload says {ev.arch}, leaf certifies a {chip}"))
-    elif leaf.fingerprint(hashes.SHA256()) in seen:
+    elif certs.fingerprint(leaf) in seen:
         checks.append(
             Check(
                 name,
                 "warn",
                 (
-                    f"same device certificate as GPU {seen[leaf.fingerprint(hashes.SHA256())]}: "
+                    f"same device certificate as GPU {seen[certs.fingerprint(leaf)]}: "
                     "one GPU listed twice"
                 ),
             )
         )
     else:
-        seen[leaf.fingerprint(hashes.SHA256())] = i
+        seen[certs.fingerprint(leaf)] = i
         checks.append(
             Check(
                 name,
