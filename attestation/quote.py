@@ -47,6 +47,7 @@ TD_ATTRIBUTES_OFFSET = 120
 TD_MRTD_OFFSET = 136
 TD_MR_CONFIG_ID_OFFSET = 184
 TD_REPORT_DATA_OFFSET = 520
+SGX_REPORT_DATA_OFFSET = 320
 
 # TD ATTRIBUTES bits (Intel TDX Module ABI spec, "ATTRIBUTES"; same names as Linux
 # arch/x86/include/asm/shared/tdx.h). Bits not named here are reserved and must be zero.
@@ -273,8 +274,7 @@ class Quote:
     @property
     def report_data_offset(self) -> int:
         """Absolute offset of report_data in :attr:`raw` (the simulator overwrites it)."""
-        size = len(self.report.report_data)
-        return self.body_offset + self.body_size - size if self.is_tdx else self.body_offset + 320
+        return self.body_offset + (TD_REPORT_DATA_OFFSET if self.is_tdx else SGX_REPORT_DATA_OFFSET)
 
     @property
     def sha256(self) -> str:
@@ -348,8 +348,20 @@ def parse_quote(raw: bytes) -> Quote:
     )
     body_offset, body_size = _body_layout(raw, header)
     sig_offset = body_offset + body_size
+    cert_type, qe_report_offset, pem = _walk_signature_data(raw, header, sig_offset)
     parsed = _dcap_qvl_parse(raw)
-    certification = _certification(raw, header, sig_offset, parsed)
+    fmspc, ppid, pce_id, cpu_svn, pce_svn, ca = _pck_identity(parsed) if pem else (None,) * 6
+    certification = Certification(
+        cert_type=cert_type,
+        qe_report_offset=qe_report_offset,
+        pck_chain_pem=pem,
+        fmspc=fmspc,
+        ppid=ppid,
+        pce_id=pce_id,
+        pck_cpu_svn=cpu_svn,
+        pck_pce_svn=pce_svn,
+        ca=ca,
+    )
     report = _report_from_dcap_qvl(parsed, header, body_size)
     return Quote(
         raw=raw,
@@ -392,9 +404,9 @@ def _need(raw: bytes, end: int, what: str) -> None:
         raise QuoteFormatError(f"quote truncated: {what} needs {end} bytes, quote has {len(raw)}")
 
 
-def _certification(
-    raw: bytes, header: QuoteHeader, sig_offset: int, parsed: dcap_qvl.Quote
-) -> Certification:
+def _walk_signature_data(
+    raw: bytes, header: QuoteHeader, sig_offset: int
+) -> tuple[int, int | None, bytes | None]:
     """Walk the signature data to the certification data (quote v3/v4/v5 auth data layout)."""
     _need(raw, sig_offset + 4, "signature data length")
     (sig_len,) = struct.unpack_from("<I", raw, sig_offset)
@@ -431,21 +443,7 @@ def _certification(
                 f"PCK certification data declares {cert_size} bytes, only {cert_end - pos} remain"
             )
     pem = raw[pos : pos + cert_size] if cert_type == CERT_TYPE_PCK_CHAIN else None
-    fmspc = ppid = pce_id = cpu_svn = ca = None
-    pce_svn: int | None = None
-    if pem is not None:
-        fmspc, ppid, pce_id, cpu_svn, pce_svn, ca = _pck_identity(parsed)
-    return Certification(
-        cert_type=cert_type,
-        qe_report_offset=qe_report_offset,
-        pck_chain_pem=pem,
-        fmspc=fmspc,
-        ppid=ppid,
-        pce_id=pce_id,
-        pck_cpu_svn=cpu_svn,
-        pck_pce_svn=pce_svn,
-        ca=ca,
-    )
+    return cert_type, qe_report_offset, pem
 
 
 def _skip_auth_data(raw: bytes, pos: int, end: int) -> int:
