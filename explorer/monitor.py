@@ -1,0 +1,455 @@
+"""``teelog monitor``: follow a served log, audit it, and alert on what matters.
+
+Each poll (docs/monitor.md):
+
+1. fetch ``/checkpoint`` and verify its Ed25519 signature with the pinned vkey and its origin
+   (C2SP signed-note, tlog-checkpoint);
+2. read every entry after the last verified size from the entry bundles (C2SP tlog-tiles),
+   never skipping one, and recompute the tree from the saved compact range: the new root must
+   be the checkpoint's. This proves both that the bundles are the tree's entries and that the
+   new checkpoint extends the last verified one (the full-audit mode of Cert Spotter; RFC 9162
+   §2.1.4 consistency follows, since the old tree is a prefix of the recomputed one);
+3. for each attestation entry, re-verify the logged verdict offline from the report and
+   collateral blobs at the entry's ``verified_at``, and compare each watched node's
+   measurements with its previous attestation (``attestation.diff_measurements``);
+4. record the new checkpoint and the alerts in the state file (atomically, fsynced), then
+   deliver the alerts.
+
+Any inconsistency (a checkpoint for a smaller tree, another root for the same size, entries
+that do not hash to the signed root) stops the monitor at the last verified checkpoint, keeps
+both checkpoints as evidence, and raises one alert; the consistency proof from the hash tiles
+tells a fork from bad entry bundles. An event is raised once, however often it is seen.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from ..log.merkle import (
+    EMPTY_ROOT,
+    ProofError,
+    fold_range,
+    leaf_hash,
+    node_hash,
+    verify_consistency,
+)
+from ..log.note import Ed25519Verifier, NoteError, parse_vkey
+from ..log.tiles import TileError
+from .monitor_alerts import AlertSink, DeliveryError
+from .monitor_source import HttpLog, SourceError
+from .monitor_state import (
+    NodeView,
+    evidence_dir,
+    load_state,
+    save_state,
+    write_atomically,
+)
+
+logger = logging.getLogger("teelog.monitor")
+
+# A verdict "matches" when these agree; check details may be worded differently by another
+# teelog version without changing what was verified.
+_COMPARED = ("role", "model", "signing_address", "status", "measurements")
+
+
+class MonitorError(RuntimeError):
+    """The monitor cannot run (bad key, unusable state); exit status 2."""
+
+
+# A report re-verifier: (report blob, collateral blobs, nonce, at) -> attestation verdict JSONs.
+Reverify = Callable[[bytes, list[bytes], str | None, datetime], list[dict[str, Any]]]
+
+
+def reverify_with_teelog(
+    report: bytes, collateral: list[bytes], nonce: str | None, at: datetime
+) -> list[dict[str, Any]]:
+    """Re-verify a report exactly as the collector did (``collector.verification``), offline:
+    only the logged collateral blobs are used, never a PCCS."""
+    from teelog.attestation.collateral import Collateral, load_collateral
+    from teelog.collector.verification import report_verifier
+
+    docs = [load_collateral(blob) for blob in collateral]
+    try:
+        doc: Any = json.loads(report)
+    except ValueError:
+        doc = report
+    verify = report_verifier(Collateral(docs))
+    return verify(doc, nonce, at).attestations
+
+
+def frontier_append(frontier: list[bytes], size: int, leaf: bytes) -> list[bytes]:
+    """Extend the compact range of ``D[0:size]`` by one leaf hash (RFC 9162 §2.1.1 shape: the
+    complete subtrees of the tree, left to right, merge like the carries of a binary counter)."""
+    out = [*frontier, leaf]
+    n = size
+    while n & 1:
+        right = out.pop()
+        out[-1] = node_hash(out[-1], right)
+        n >>= 1
+    return out
+
+
+def frontier_root(frontier: list[bytes]) -> bytes:
+    return fold_range(frontier) if frontier else EMPTY_ROOT
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class PollResult:
+    """What one poll did: the verified size after it, entries read, alerts raised."""
+
+    size: int
+    entries_read: int = 0
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    delivered: int = 0
+    undelivered: int = 0
+
+
+class Monitor:
+    """Follows one log (``source``) trusted under ``vkey``; state and evidence in ``state_path``.
+
+    ``nodes`` limits measurement alerts to those node names (None: every node). ``reverify``
+    recomputes an attestation entry's verdict from its blobs (None: do not re-verify).
+    """
+
+    def __init__(
+        self,
+        source: HttpLog,
+        vkey: str,
+        state_path: Path,
+        sink: AlertSink,
+        *,
+        nodes: Iterable[str] | None = None,
+        reverify: Reverify | None = reverify_with_teelog,
+    ) -> None:
+        try:
+            key = parse_vkey(vkey)
+        except NoteError as exc:
+            raise MonitorError(f"--vkey: {exc}") from exc
+        if not isinstance(key, Ed25519Verifier):
+            raise MonitorError("--vkey is a witness cosignature key, not a log key")
+        self.key = key
+        self.source = source
+        self.sink = sink
+        self.state_path = state_path
+        self.watched = None if nodes is None else set(nodes)
+        self.reverify = reverify
+        try:
+            self.state = load_state(state_path, vkey=vkey.strip(), origin=key.name)
+        except ValueError as exc:
+            raise MonitorError(str(exc)) from exc
+
+    # --- one poll -------------------------------------------------------------------------------
+
+    def poll(self) -> PollResult:
+        """Check the log once; raise :class:`SourceError` if it cannot be read (nothing is
+        recorded then, and the next poll starts from the same verified checkpoint)."""
+        state = self.state
+        note = self.source.checkpoint()
+        result = PollResult(size=state.size)
+        try:
+            cp = open_checkpoint(note, self.key)
+        except CheckpointError as exc:
+            self._raise(result, self._invalid_checkpoint(note, str(exc)))
+        else:
+            old_root = bytes.fromhex(self._root_hex()) if state.checkpoint else EMPTY_ROOT
+            if cp.size < state.size:
+                why = f"the log's tree shrank from {state.size} to {cp.size} entries"
+                self._raise(result, self._inconsistency(cp, "rollback", why))
+            elif cp.size == state.size:
+                if cp.root != old_root:
+                    why = f"two different roots for tree size {cp.size}"
+                    self._raise(result, self._inconsistency(cp, "fork", why))
+            else:
+                self._advance(cp, result)
+        self._deliver(result)
+        result.size = state.size
+        return result
+
+    def _root_hex(self) -> str:
+        return base64.b64decode(self.state.root_b64).hex() if self.state.root_b64 else ""
+
+    def _advance(self, cp: Checkpoint, result: PollResult) -> None:
+        """Read entries ``state.size`` .. ``cp.size - 1``; commit them if they make the root."""
+        state = self.state
+        frontier, size = state.frontier, state.size
+        nodes = {name: NodeView(v.index, dict(v.measurements)) for name, v in state.nodes.items()}
+        events: list[dict[str, Any]] = []
+        for index, entry in self.source.entries(state.size, cp.size):
+            if index != size:
+                raise SourceError(f"entry {index} was read where entry {size} was expected")
+            frontier = frontier_append(frontier, size, leaf_hash(entry))
+            size += 1
+            events.extend(self._inspect(index, entry, nodes))
+            result.entries_read += 1
+        if size != cp.size:
+            raise SourceError(f"read {size - state.size} entries, the checkpoint has {cp.size}")
+        if frontier_root(frontier) != cp.root:
+            kind, why = self._diagnose(cp)
+            self._raise(result, self._inconsistency(cp, kind, why))
+            return
+        # The checkpoint is verified and every entry read: commit it with its alerts.
+        state.size, state.checkpoint = cp.size, cp.note
+        state.root_b64 = _b64(cp.root)
+        state.frontier = frontier
+        state.nodes = nodes
+        for event in events:
+            self._record(result, event)
+        save_state(self.state_path, state)
+
+    def _diagnose(self, cp: Checkpoint) -> tuple[str, str]:
+        """Tell a fork (the new tree does not extend the verified one) from entry bundles that
+        are not the tree's entries, with an RFC 9162 §2.1.4 consistency proof from the tiles."""
+        state = self.state
+        if state.size == 0:
+            return "bad-entries", "the entry bundles do not hash to the checkpoint's root"
+        old_root = bytes.fromhex(self._root_hex())
+        try:
+            proof = self.source.reader(cp.size).consistency_proof(state.size)
+        except (SourceError, TileError, ProofError, FileNotFoundError) as exc:
+            return "fork-or-bad-entries", (
+                f"the entries after {state.size} do not hash to the checkpoint's root, and "
+                f"no consistency proof could be read from the tiles ({exc})"
+            )
+        try:
+            verify_consistency(state.size, cp.size, proof, old_root, cp.root)
+        except ProofError as exc:
+            return "fork", (
+                f"the checkpoint for size {cp.size} is not consistent with the verified "
+                f"checkpoint for size {state.size}: {exc}"
+            )
+        return "bad-entries", (
+            f"the checkpoint for size {cp.size} is consistent with size {state.size}, but the "
+            "served entry bundles do not hash to its root"
+        )
+
+    # --- entries --------------------------------------------------------------------------------
+
+    def _inspect(self, index: int, data: bytes, nodes: dict[str, NodeView]) -> list[dict[str, Any]]:
+        try:
+            entry = json.loads(data)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            return [self._entry_event(index, "entry.malformed", "the entry is not a JSON object")]
+        if entry["type"] != "attestation":
+            return []
+        events: list[dict[str, Any]] = []
+        if self.reverify is not None:
+            events.extend(self._check_verdict(index, entry))
+        node = entry.get("node")
+        if isinstance(node, str) and (self.watched is None or node in self.watched):
+            events.extend(self._measurement_changes(index, node, entry, nodes))
+        return events
+
+    def _check_verdict(self, index: int, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        """Re-verify an attestation entry's verdict offline; an event if it does not match."""
+        assert self.reverify is not None
+        try:
+            blobs = entry["blobs"]
+            report = self.source.blob(blobs["report"])
+            collateral = [self.source.blob(h) for h in blobs.get("collateral") or []]
+            logged = entry["attestations"]
+            if blobs.get("verdict"):
+                logged = json.loads(self.source.blob(blobs["verdict"]))
+            at = datetime.fromisoformat(entry["verified_at"].replace("Z", "+00:00"))
+        except (SourceError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"cannot re-verify entry {index}: {exc}"
+            return [self._entry_event(index, "entry.unverifiable", detail, node=entry.get("node"))]
+        recomputed = self.reverify(report, collateral, entry.get("nonce"), at)
+        differences = verdict_differences(entry.get("status"), logged, recomputed)
+        if not differences:
+            return []
+        return [
+            self._entry_event(
+                index,
+                "entry.verdict_mismatch",
+                "; ".join(differences),
+                node=entry.get("node"),
+                logged_status=entry.get("status"),
+                recomputed=[_summary(v) for v in recomputed],
+            )
+        ]
+
+    def _measurement_changes(
+        self, index: int, node: str, entry: dict[str, Any], nodes: dict[str, NodeView]
+    ) -> list[dict[str, Any]]:
+        from teelog.attestation import Measurements, diff_measurements
+
+        current: dict[str, dict[str, Any]] = {}
+        for att in entry.get("attestations") or []:
+            if isinstance(att, dict) and isinstance(att.get("measurements"), dict):
+                current[f"{att.get('role')}/{att.get('model')}"] = att["measurements"]
+        if not current:
+            return []  # nothing measured (an unreadable report): nothing to compare
+        previous = nodes.get(node)
+        nodes[node] = NodeView(index, current)
+        if previous is None:
+            return []
+        changes = []
+        for key in sorted(previous.measurements.keys() | current.keys()):
+            old, new = previous.measurements.get(key), current.get(key)
+            if old is None or new is None:
+                change = {"field": key, "old": old is not None, "new": new is not None}
+                changes.append({"attestation": key, "changes": [change]})
+                continue
+            diff = diff_measurements(Measurements.from_json(old), Measurements.from_json(new))
+            if diff:
+                changes.append({"attestation": key, "changes": [c.to_json() for c in diff]})
+        if not changes:
+            return []
+        fields = ", ".join(c["field"] for item in changes for c in item["changes"])
+        return [
+            self._entry_event(
+                index,
+                "node.measurements_changed",
+                f"{node}: {fields} changed since entry {previous.index}",
+                node=node,
+                previous_index=previous.index,
+                changes=changes,
+            )
+        ]
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _entry_event(self, index: int, kind: str, detail: str, **extra: Any) -> dict[str, Any]:
+        return {"id": f"{kind}:{index}", "type": kind, "index": index, "detail": detail, **extra}
+
+    def _invalid_checkpoint(self, note: str, why: str) -> dict[str, Any]:
+        digest = hashlib.sha256(note.encode()).hexdigest()
+        path = evidence_dir(self.state_path) / f"invalid-{digest[:16]}"
+        _keep(path / "served.checkpoint", note)
+        return {
+            "id": f"checkpoint.invalid:{digest}",
+            "type": "checkpoint.invalid",
+            "detail": why,
+            "evidence": str(path),
+        }
+
+    def _inconsistency(self, cp: Checkpoint, kind: str, why: str) -> dict[str, Any]:
+        """The alert for a checkpoint that contradicts the verified one; both kept as evidence."""
+        digest = hashlib.sha256((self.state.checkpoint + "\0" + cp.note).encode()).hexdigest()
+        path = evidence_dir(self.state_path) / f"inconsistent-{digest[:16]}"
+        if self.state.checkpoint:
+            _keep(path / "verified.checkpoint", self.state.checkpoint)
+        _keep(path / "conflicting.checkpoint", cp.note)
+        return {
+            "id": f"log.inconsistent:{digest}",
+            "type": "log.inconsistent",
+            "kind": kind,
+            "detail": why,
+            "verified": {"size": self.state.size, "root": self.state.root_b64},
+            "conflicting": {"size": cp.size, "root": _b64(cp.root)},
+            "evidence": str(path),
+        }
+
+    def _raise(self, result: PollResult, event: dict[str, Any]) -> None:
+        """Record an event raised outside a commit (checkpoint problems), then save."""
+        if self._record(result, event):
+            save_state(self.state_path, self.state)
+
+    def _record(self, result: PollResult, event: dict[str, Any]) -> bool:
+        """Queue ``event`` as an alert unless it was raised before; True if queued."""
+        if event["id"] in self.state.alerted:
+            return False
+        alert = {"log": self.key.name, "url": self.source.url, "time": _now(), **event}
+        self.state.alerted.append(event["id"])
+        self.state.pending.append(alert)
+        result.alerts.append(alert)
+        logger.warning("alert %s: %s", event["type"], event["detail"])
+        return True
+
+    def _deliver(self, result: PollResult) -> None:
+        """Send the pending alerts in order; stop at the first the sink refuses."""
+        while self.state.pending:
+            alert = self.state.pending[0]
+            try:
+                self.sink.deliver(alert)
+            except DeliveryError as exc:
+                logger.error("alert %s not delivered, will retry: %s", alert["id"], exc)
+                break
+            self.state.pending.pop(0)
+            save_state(self.state_path, self.state)
+            result.delivered += 1
+        result.undelivered = len(self.state.pending)
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def run(self, interval: float, *, once: bool = False) -> int:
+        """Poll every ``interval`` seconds (once with ``once``); return an exit status: 0, or 1
+        if the last poll failed or an alert is still undelivered in ``once`` mode."""
+        while True:
+            try:
+                result = self.poll()
+                logger.info(
+                    "verified size %d (%d new entries, %d alerts)",
+                    result.size,
+                    result.entries_read,
+                    len(result.alerts),
+                )
+                status = 1 if result.undelivered else 0
+            except SourceError as exc:
+                logger.error("poll failed: %s", exc)
+                status = 1
+            if once:
+                return status
+            time.sleep(interval)
+
+
+def verdict_differences(
+    logged_status: Any, logged: list[dict[str, Any]], recomputed: list[dict[str, Any]]
+) -> list[str]:
+    """How a recomputed verdict differs from the logged one (empty: they agree).
+
+    Compared per attestation, in order: role, model, signing address (case-insensitive),
+    status and measurements; and the entry's overall status (the worst of them).
+    """
+    from teelog.collector.entries import worst_status
+
+    out = []
+    want_status = worst_status(v.get("status", "unverifiable") for v in recomputed)
+    if logged_status != want_status:
+        out.append(f"status logged {logged_status!r}, recomputed {want_status!r}")
+    if len(logged) != len(recomputed):
+        out.append(f"{len(logged)} attestations logged, {len(recomputed)} recomputed")
+    for i, (a, b) in enumerate(zip(logged, recomputed, strict=False)):
+        for key in _COMPARED:
+            x, y = a.get(key), b.get(key)
+            if key == "signing_address" and isinstance(x, str) and isinstance(y, str):
+                x, y = x.lower(), y.lower()
+            if x != y:
+                out.append(f"attestation {i}: {key} logged {_short(x)}, recomputed {_short(y)}")
+    return out
+
+
+def _summary(verdict: dict[str, Any]) -> dict[str, Any]:
+    return {k: verdict.get(k) for k in ("role", "model", "signing_address", "status")}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _keep(path: Path, text: str) -> None:
+    """Write one evidence file durably (never overwritten with other content)."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    write_atomically(path, text.encode())

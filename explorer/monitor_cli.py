@@ -1,0 +1,107 @@
+"""``teelog monitor``: the command line of :mod:`teelog.explorer.monitor` (docs/monitor.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``teelog monitor`` to the ``teelog`` command."""
+    p = sub.add_parser(
+        "monitor",
+        help="follow a served log: verify checkpoints and entries, alert on changes and forks",
+        description=(
+            "Follow a teelog log served over HTTP (the explorer's /log/ prefix). Verify each new "
+            "checkpoint's signature and its consistency with the last verified one, read every "
+            "new entry, re-verify attestation verdicts offline, and alert once per event: "
+            "measurement changes of the watched nodes, verdict mismatches, and any "
+            "inconsistency of the log (both checkpoints are kept as evidence)."
+        ),
+    )
+    p.add_argument("--url", required=True, help="the log's read prefix, e.g. https://host/log/")
+    p.add_argument(
+        "--vkey",
+        required=True,
+        help="the log's verifier key (name+keyid+base64), or @FILE to read it from a file",
+    )
+    p.add_argument(
+        "--state",
+        type=Path,
+        default=Path("teelog-monitor.json"),
+        help="state file (default: ./teelog-monitor.json); evidence goes to FILE.evidence/",
+    )
+    p.add_argument(
+        "--node",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="alert on measurement changes of this node (repeatable; default: every node)",
+    )
+    sink = p.add_mutually_exclusive_group()
+    sink.add_argument("--webhook", metavar="URL", help="POST each alert as JSON to URL")
+    sink.add_argument(
+        "--exec", dest="exec_cmd", metavar="CMD", help="run CMD per alert, JSON on stdin"
+    )
+    p.add_argument("--once", action="store_true", help="poll once and exit (status 1 on failure)")
+    p.add_argument(
+        "--interval", type=float, default=10.0, metavar="SECONDS", help="poll period (default 10)"
+    )
+    p.add_argument(
+        "--no-reverify",
+        action="store_true",
+        help="do not re-verify attestation verdicts (checkpoints, entries and changes only)",
+    )
+    p.set_defaults(func=run_monitor)
+
+
+def _read_vkey(value: str) -> str:
+    if value.startswith("@"):
+        return Path(value[1:]).read_text(encoding="utf-8").strip()
+    return value.strip()
+
+
+def run_monitor(args: argparse.Namespace) -> int:
+    """Handler of ``teelog monitor``; exit 2 on unusable arguments or state."""
+    import logging
+
+    from .monitor import Monitor, MonitorError, reverify_with_teelog
+    from .monitor_alerts import AlertSink, ExecSink, StreamSink, WebhookSink
+    from .monitor_source import HttpLog
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.interval <= 0:
+        print("teelog monitor: --interval must be positive", file=sys.stderr)
+        return 2
+    try:
+        vkey = _read_vkey(args.vkey)
+    except OSError as exc:
+        print(f"teelog monitor: --vkey: {exc}", file=sys.stderr)
+        return 2
+    sink: AlertSink
+    if args.webhook:
+        sink = WebhookSink(args.webhook)
+    elif args.exec_cmd:
+        sink = ExecSink(args.exec_cmd)
+    else:
+        sink = StreamSink(sys.stdout)
+    source = HttpLog(args.url)
+    try:
+        monitor = Monitor(
+            source,
+            vkey,
+            args.state,
+            sink,
+            nodes=args.node,
+            reverify=None if args.no_reverify else reverify_with_teelog,
+        )
+    except MonitorError as exc:
+        print(f"teelog monitor: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return monitor.run(args.interval, once=args.once)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        source.close()

@@ -1,0 +1,88 @@
+"""Reading a served log over HTTP: the C2SP tlog-tiles read API plus teelog's blob store.
+
+Tiles and bundles are decoded by ``teelog.log.tiles.TileReader``; this module only fetches.
+Everything read here is untrusted: the monitor checks the checkpoint signature, recomputes the
+tree from the entries, and hashes every blob against the name it was fetched by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import httpx
+
+from ..log.tiles import TILE_WIDTH, TileError, TileReader
+
+MAX_CHECKPOINT_BYTES = 1 << 20
+
+
+class SourceError(RuntimeError):
+    """The log could not be read (network, HTTP status, or a malformed resource)."""
+
+
+class HttpLog:
+    """The read API of a log served at ``url``: ``checkpoint``, ``tile/…`` and ``blob/<sha256>``
+    under one prefix (the explorer serves it at ``/log/``)."""
+
+    def __init__(self, url: str, *, timeout: float = 30.0, client: httpx.Client | None = None):
+        self.url = url.rstrip("/") + "/"
+        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get(self, path: str, *, limit: int | None = None) -> bytes:
+        """GET ``path`` under the prefix; ``FileNotFoundError`` for a 404 (so the tile reader can
+        fall back from a deleted partial tile to the full one), :class:`SourceError` otherwise."""
+        try:
+            response = self.client.get(self.url + path)
+        except httpx.HTTPError as exc:
+            raise SourceError(f"GET {self.url}{path}: {exc}") from exc
+        if response.status_code == 404:
+            raise FileNotFoundError(path)
+        if response.status_code != 200:
+            raise SourceError(f"GET {self.url}{path}: HTTP {response.status_code}")
+        if limit is not None and len(response.content) > limit:
+            raise SourceError(f"GET {self.url}{path}: more than {limit} bytes")
+        return response.content
+
+    def _must_get(self, path: str, **kwargs: int) -> bytes:
+        try:
+            return self.get(path, **kwargs)
+        except FileNotFoundError:
+            raise SourceError(f"GET {self.url}{path}: HTTP 404") from None
+
+    def checkpoint(self) -> str:
+        """The current checkpoint note text (unverified)."""
+        data = self._must_get("checkpoint", limit=MAX_CHECKPOINT_BYTES)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SourceError("the checkpoint is not UTF-8") from exc
+
+    def reader(self, size: int) -> TileReader:
+        """The tiles and bundles of the tree of ``size`` entries."""
+        return TileReader(self.get, size)
+
+    def entries(self, start: int, size: int) -> Iterator[tuple[int, bytes]]:
+        """Entries ``start`` .. ``size - 1`` in order, read bundle by bundle for tree ``size``."""
+        reader = self.reader(size)
+        n = start // TILE_WIDTH
+        while n * TILE_WIDTH < size:
+            try:
+                bundle = reader.bundle(n)
+            except TileError as exc:
+                raise SourceError(f"entry bundle {n}: {exc}") from exc
+            for offset, entry in enumerate(bundle):
+                index = n * TILE_WIDTH + offset
+                if index >= start:
+                    yield index, entry
+            n += 1
+
+    def blob(self, digest: str) -> bytes:
+        """The blob named ``digest`` (SHA-256 hex), checked against its name."""
+        data = self._must_get(f"blob/{digest}")
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise SourceError(f"blob {digest} does not hash to its name")
+        return data
