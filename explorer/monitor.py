@@ -245,6 +245,8 @@ class Monitor:
             entry = None
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
             return [self._entry_event(index, "entry.malformed", "the entry is not a JSON object")]
+        if entry["type"] == "receipt":
+            return self._check_receipt(index, entry) if self.reverify is not None else []
         if entry["type"] != "attestation":
             return []
         events: list[dict[str, Any]] = []
@@ -281,6 +283,38 @@ class Monitor:
                 node=entry.get("node"),
                 logged_status=entry.get("status"),
                 recomputed=[_summary(v) for v in recomputed],
+            )
+        ]
+
+    def _check_receipt(self, index: int, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        """Re-check a receipt's signatures over its text (as the collector did: the
+        ``receipt.*`` checks of ``collector.verification``); an event if a logged check's status
+        differs from the recomputed one."""
+        from teelog.collector.verification import receipt_signature_checks
+
+        try:
+            sigs = entry.get("signatures") or {}
+            item = {
+                "text": entry["text"],
+                "request_sha256": entry["request_sha256"],
+                "response_sha256": entry["response_sha256"],
+                **{algo: sig for algo, sig in sigs.items() if isinstance(sig, dict)},
+            }
+            recomputed = receipt_signature_checks(item)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"cannot re-verify receipt {index}: {exc}"
+            return [self._entry_event(index, "entry.unverifiable", detail, node=entry.get("node"))]
+        logged = {c.get("name"): c.get("status") for c in entry.get("checks") or []}
+        differences = [
+            f"{c['name']} logged {logged.get(c['name'])!r}, recomputed {c['status']!r}"
+            for c in recomputed
+            if logged.get(c["name"]) != c["status"]
+        ]
+        if not differences:
+            return []
+        return [
+            self._entry_event(
+                index, "entry.verdict_mismatch", "; ".join(differences), node=entry.get("node")
             )
         ]
 

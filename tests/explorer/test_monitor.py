@@ -449,6 +449,57 @@ def test_missing_report_blob_is_reported_as_unverifiable(server, signer, tmp_pat
     assert types(sink.alerts) == ["entry.unverifiable"]
 
 
+def signed_receipt(seq: int, *, forged: bool = False) -> bytes:
+    """A receipt entry as the collector writes it; ``forged``: signed by another key, but
+    logged with the checks of a genuine one."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+    from teelog.collector.entries import receipt_entry
+    from teelog.collector.verification import receipt_signature_checks
+
+    node_key = Account.from_key(b"\x11" * 32)
+    text = f"{seq:064x}:" + "b2" * 32
+    signer_key = Account.from_key(b"\x22" * 32) if forged else node_key
+    signature = "0x" + signer_key.sign_message(encode_defunct(text=text)).signature.hex()
+    item = {
+        "seq": seq,
+        "chat_id": f"chatcmpl-{seq}",
+        "model": "m",
+        "text": text,
+        "request_sha256": text[:64],
+        "response_sha256": text[65:],
+        "signed_at": "2026-03-11T03:33:20Z",
+        "ecdsa": {"signing_address": node_key.address, "signature": signature},
+    }
+    genuine = dict(item, ecdsa={**item["ecdsa"]})
+    if forged:
+        genuine["ecdsa"]["signature"] = (
+            "0x" + node_key.sign_message(encode_defunct(text=text)).signature.hex()
+        )
+    checks = receipt_signature_checks(genuine)
+    entry = receipt_entry(
+        node="n1",
+        node_instance="j",
+        item=item,
+        observed_at=NEAR_MODEL_AT,
+        attestation_index=None,
+        status="verified",
+        checks=checks,
+    )
+    return canonical(entry)
+
+
+def test_receipt_signatures_are_re_verified(server, signer, tmp_path):
+    from teelog.explorer.monitor import reverify_with_teelog
+
+    log = ServedLog(signer)
+    log.append(signed_receipt(0), signed_receipt(1, forged=True), signed_receipt(2))
+    server.log, sink = log, Sink()
+    monitor(server, signer, tmp_path / "s.json", sink, reverify=reverify_with_teelog).poll()
+    assert [(a["type"], a["index"]) for a in sink.alerts] == [("entry.verdict_mismatch", 1)]
+    assert "receipt.signature.ecdsa logged 'pass', recomputed 'fail'" in sink.alerts[0]["detail"]
+
+
 # --- delivery -------------------------------------------------------------------------------------
 
 
