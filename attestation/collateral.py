@@ -282,7 +282,7 @@ class Collateral:
             raise CollateralError("no PCCS/PCS URL configured")
         errors = []
         try:
-            qvl = _run_async(dcap_qvl.get_collateral(self.pccs_url, quote.raw), self.timeout)
+            qvl = _run_async(_dcap_qvl_fetch(self.pccs_url, quote.raw), self.timeout)
             return load_collateral(qvl.to_json())
         except Exception as exc:  # dcap-qvl raises ValueError/RuntimeError; keep the reason
             errors.append(f"dcap-qvl: {exc}")
@@ -378,6 +378,11 @@ def _signed_member(text: str, member: str) -> tuple[str, str]:
     if not isinstance(signature, str):
         raise CollateralError(f"response with {member} lacks its signature")
     return raw, signature
+
+
+async def _dcap_qvl_fetch(url: str, raw: bytes) -> Any:
+    # dcap-qvl's binding needs a running event loop at call time, not only when awaited.
+    return await dcap_qvl.get_collateral(url, raw)
 
 
 def _run_async(coro: Any, timeout: float) -> Any:

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from teelog.attestation.collateral import CollateralDoc, load_collateral
 from teelog.attestation.quote import decode_quote_bytes
 

@@ -8,7 +8,6 @@ import struct
 
 import pytest
 from conftest import REPORTS, TDX, V4_TD_ATTRIBUTES, flip, quote_bytes
-
 from teelog.attestation.errors import QuoteFormatError
 from teelog.attestation.quote import (
     TD_ATTRIBUTES_OFFSET,
@@ -108,8 +107,15 @@ def test_debug_bit_in_the_raw_quote_is_seen_by_the_parser():
 
 def test_xfam_names_the_xsave_features():
     assert Xfam(0xE7 | 0x06 << 16 | 0x02 << 8).features == [
-        "X87", "SSE", "AVX", "AVX512_OPMASK", "AVX512_ZMM_HI256", "AVX512_HI16_ZMM", "PKRU",
-        "AMX_TILECFG", "AMX_TILEDATA",
+        "X87",
+        "SSE",
+        "AVX",
+        "AVX512_OPMASK",
+        "AVX512_ZMM_HI256",
+        "AVX512_HI16_ZMM",
+        "PKRU",
+        "AMX_TILECFG",
+        "AMX_TILEDATA",
     ]
 
 

@@ -20,7 +20,6 @@ from conftest import (
     flip,
     quote_bytes,
 )
-
 from teelog.attestation.collateral import load_collateral
 from teelog.attestation.quote import TdAttributes, decode_quote_bytes, parse_quote
 from teelog.attestation.tdx import debug_check, tcb_check, verify_tdx
@@ -35,10 +34,20 @@ def _checks(raw: bytes, stem: str, at: int):
 @pytest.mark.parametrize(
     ("quote", "stem", "at", "tcb", "advisories"),
     [
-        ("dcapqvl_tdx_v4_uptodate.quote.bin", "dcapqvl_tdx_v4_uptodate", AT_V4_UPTODATE,
-         "UpToDate", []),
-        ("dcapqvl_nearmpc_tdx_v4.quote.hex", "dcapqvl_nearmpc_tdx_v4", AT_NEARMPC_2025,
-         "UpToDate", []),
+        (
+            "dcapqvl_tdx_v4_uptodate.quote.bin",
+            "dcapqvl_tdx_v4_uptodate",
+            AT_V4_UPTODATE,
+            "UpToDate",
+            [],
+        ),
+        (
+            "dcapqvl_nearmpc_tdx_v4.quote.hex",
+            "dcapqvl_nearmpc_tdx_v4",
+            AT_NEARMPC_2025,
+            "UpToDate",
+            [],
+        ),
         ("nearmpc_2026_tdx_v4.quote.bin", "nearmpc_2026_tdx_v4", AT_NEARMPC_2026, "UpToDate", []),
     ],
 )
@@ -65,7 +74,11 @@ def test_legacy_quote_is_out_of_date_with_five_advisories():
     result = verify_tdx(quote, collateral_doc("dcapqvl_tdx_v5"), AT_V5)
     assert result.tcb_status == "OutOfDate"
     assert result.advisory_ids == [
-        "INTEL-SA-01036", "INTEL-SA-01079", "INTEL-SA-01099", "INTEL-SA-01103", "INTEL-SA-01111",
+        "INTEL-SA-01036",
+        "INTEL-SA-01079",
+        "INTEL-SA-01099",
+        "INTEL-SA-01103",
+        "INTEL-SA-01111",
     ]
     assert {c.name: c.status for c in result.checks}["tdx.tcb"] == "warn"
 
@@ -88,8 +101,9 @@ def test_no_matching_tcb_level_fails_tcb_after_a_valid_signature(quote, stem, at
 
 def test_pck_certificate_issued_after_the_collateral_window_fails_the_quote():
     doc = json.loads((REPORTS / "dstack_verifier_fixture_tdx-lite-getquote.json").read_text())
-    result = verify_tdx(parse_quote(decode_quote_bytes(doc["quote"])),
-                        collateral_doc("dcapqvl_tdx_v5"), AT_V5)
+    result = verify_tdx(
+        parse_quote(decode_quote_bytes(doc["quote"])), collateral_doc("dcapqvl_tdx_v5"), AT_V5
+    )
     checks = {c.name: c for c in result.checks}
     assert checks["tdx.quote"].status == "fail"
     assert "CertNotValidYet" in checks["tdx.quote"].detail
@@ -143,18 +157,25 @@ def test_debug_td_fails_both_signature_and_debug_checks():
 def test_debug_check_on_a_parsed_report_alone():
     report = parse_quote(quote_bytes("nearmpc_2026_tdx_v4.quote.bin")).report
     assert debug_check(report).status == "pass"
-    debug_report = type(report)(**{
-        **{f: getattr(report, f) for f in report.__slots__},
-        "td_attributes": TdAttributes(report.td_attributes.value | 1),
-    })
+    debug_report = type(report)(
+        **{
+            **{f: getattr(report, f) for f in report.__slots__},
+            "td_attributes": TdAttributes(report.td_attributes.value | 1),
+        }
+    )
     check = debug_check(debug_report)
     assert check.status == "fail" and "DEBUG is set" in check.detail
 
 
 def test_sgx_debug_enclave_fails_the_debug_check():
     report = parse_quote(quote_bytes("dcapqvl_sgx_v3.quote.bin")).report
-    debug = type(report)(report.cpu_svn, bytes([report.attributes[0] | 2]) + report.attributes[1:],
-                         report.mr_enclave, report.mr_signer, report.report_data)
+    debug = type(report)(
+        report.cpu_svn,
+        bytes([report.attributes[0] | 2]) + report.attributes[1:],
+        report.mr_enclave,
+        report.mr_signer,
+        report.report_data,
+    )
     assert debug_check(debug).status == "fail"
 
 
@@ -201,8 +222,9 @@ def test_collateral_edited_inside_tcb_info_fails_quote_and_collateral():
         '"tcbEvaluationDataNumber":17', '"tcbEvaluationDataNumber":18'
     )
     edited = load_collateral(obj)
-    result = verify_tdx(parse_quote(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin")), edited,
-                        AT_V4_UPTODATE)
+    result = verify_tdx(
+        parse_quote(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin")), edited, AT_V4_UPTODATE
+    )
     checks = {c.name: c for c in result.checks}
     assert "Signature is invalid for tcb_info" in checks["tdx.quote"].detail
     assert checks["tdx.collateral"].status == "fail"
@@ -219,20 +241,25 @@ def test_collateral_byte_flips_fail(field):
         edited = load_collateral(obj)
     except ValueError:
         return  # a CRL that no longer parses is rejected before verification: also safe
-    result = verify_tdx(parse_quote(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin")), edited,
-                        AT_V4_UPTODATE)
+    result = verify_tdx(
+        parse_quote(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin")), edited, AT_V4_UPTODATE
+    )
     assert status_of(result.checks) == "failed"
 
 
 def test_sgx_collateral_for_a_tdx_quote_fails():
-    result = verify_tdx(parse_quote(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin")),
-                        collateral_doc("dcapqvl_sgx_v3"), AT_V4_UPTODATE)
+    result = verify_tdx(
+        parse_quote(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin")),
+        collateral_doc("dcapqvl_sgx_v3"),
+        AT_V4_UPTODATE,
+    )
     assert status_of(result.checks) == "failed"
 
 
 def test_without_collateral_the_quote_is_unverifiable_and_says_why():
-    result = verify_tdx(parse_quote(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin")), None,
-                        AT_V4_UPTODATE)
+    result = verify_tdx(
+        parse_quote(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin")), None, AT_V4_UPTODATE
+    )
     checks = {c.name: c for c in result.checks}
     assert [checks[n].status for n in ("tdx.quote", "tdx.tcb", "tdx.collateral")] == ["skip"] * 3
     assert "b0c06f000000" in checks["tdx.collateral"].detail
