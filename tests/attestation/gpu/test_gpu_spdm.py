@@ -34,26 +34,98 @@ def _first_report(name: str) -> bytes:
 # fixture, report bytes, opaque len, non-zero blocks, driver, VBIOS, project/sku/chip sku,
 # NVDEC0, type 21, opaque version, feature flag, opaque TLV type order: tests/data/gpu/README.md
 README_TABLE = [
-    ("near", 4266, 571, 28, "570.172.08", "96.00.cf.00.02", ("G520", "0280", "895"),
-     "disabled", "enabled", None, None, [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 21, 22]),
-    ("legacy", 4115, 420, 27, "550.135", "96.00.9d.00.02", ("G520", "0280", "895"),
-     "disabled", "disabled", None, None, [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 21]),
-    ("nvat-hopper", 4274, 579, 28, "590.12", "96.00.a5.00.01", ("G520", "0200", "885"),
-     "disabled", "enabled", 1, "PPCIE",
-     [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 21, 22, 34, 36]),
-    ("blackwell", 4121, 426, 31, "575.32", "97.00.88.00.0f", ("G525", "0220", "886"),
-     "disabled", None, 0, None, [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 33, 34]),
-    ("hopper-535", 4052, 357, 26, "535.86.09", "96.00.5e.00.01", ("1010", "0200", "882"),
-     "disabled", None, None, None, [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11]),
-    ("nvlocal-550", 4117, 422, 26, "550.90.07", "96.00.9f.00.01", ("1010", "0200", "882"),
-     "disabled", "disabled", None, None, [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 21]),
-]  # fmt: skip
+    (
+        "near",
+        4266,
+        571,
+        28,
+        "570.172.08",
+        "96.00.cf.00.02",
+        ("G520", "0280", "895"),
+        "disabled",
+        "enabled",
+        None,
+        None,
+        [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 21, 22],
+    ),
+    (
+        "legacy",
+        4115,
+        420,
+        27,
+        "550.135",
+        "96.00.9d.00.02",
+        ("G520", "0280", "895"),
+        "disabled",
+        "disabled",
+        None,
+        None,
+        [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 21],
+    ),
+    (
+        "nvat-hopper",
+        4274,
+        579,
+        28,
+        "590.12",
+        "96.00.a5.00.01",
+        ("G520", "0200", "885"),
+        "disabled",
+        "enabled",
+        1,
+        "PPCIE",
+        [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 21, 22, 34, 36],
+    ),
+    (
+        "blackwell",
+        4121,
+        426,
+        31,
+        "575.32",
+        "97.00.88.00.0f",
+        ("G525", "0220", "886"),
+        "disabled",
+        None,
+        0,
+        None,
+        [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 33, 34],
+    ),
+    (
+        "hopper-535",
+        4052,
+        357,
+        26,
+        "535.86.09",
+        "96.00.5e.00.01",
+        ("1010", "0200", "882"),
+        "disabled",
+        None,
+        None,
+        None,
+        [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11],
+    ),
+    (
+        "nvlocal-550",
+        4117,
+        422,
+        26,
+        "550.90.07",
+        "96.00.9f.00.01",
+        ("1010", "0200", "882"),
+        "disabled",
+        "disabled",
+        None,
+        None,
+        [6, 14, 15, 16, 17, 18, 19, 3, 4, 12, 13, 11, 20, 21],
+    ),
+]
 
 
 @pytest.mark.parametrize("row", README_TABLE, ids=[r[0] for r in README_TABLE])
 def test_every_real_report_parses_to_the_readme_values(row):
-    (name, size, opaque_len, nonzero, driver, vbios, board, nvdec0, pcie, version, flag,
-     order) = row  # fmt: skip
+    (name, size, opaque_len, nonzero, driver, vbios, board, nvdec0, pcie, version, flag, order) = (
+        row
+    )
     raw = _first_report(name)
     report = parse_attestation_report(raw)
     opaque = report.response.opaque
@@ -129,11 +201,20 @@ def _opaque_offset(raw: bytes) -> int:
         (lambda r: r + b"\x00", "unexpected bytes after the signature"),
     ],
     ids=[
-        "truncated-request", "request-code", "version", "unsigned", "response-code",
-        "version-mismatch", "block-count", "record-length", "not-dmtf", "duplicate-index",
-        "short-signature", "trailing-bytes",
+        "truncated-request",
+        "request-code",
+        "version",
+        "unsigned",
+        "response-code",
+        "version-mismatch",
+        "block-count",
+        "record-length",
+        "not-dmtf",
+        "duplicate-index",
+        "short-signature",
+        "trailing-bytes",
     ],
-)  # fmt: skip
+)
 def test_malformed_reports_raise_spdm_error_saying_what(mutate, message):
     with pytest.raises(SpdmError, match=message):
         parse_attestation_report(mutate(_first_report("near")))

@@ -147,8 +147,10 @@ def test_swapped_chain_from_a_gpu_on_other_firmware_fails_signature_and_fwid():
     doc["evidence_list"][0]["certificate"] = legacy["evidence_list"][0]["certificate"]
     got = statuses(verify_gpu_evidence(doc, expected_nonce=NEAR_NONCE, at=AT))
     assert (got["gpu.evidence[0]"], got["gpu.fwid[0]"], got["gpu.chain[0]"]) == (
-        "fail", "fail", "pass"
-    )  # fmt: skip
+        "fail",
+        "fail",
+        "pass",
+    )
 
 
 def test_same_gpu_listed_twice_is_flagged():
@@ -276,8 +278,9 @@ def test_fwid_flipped_in_the_report_fails_fwid():
     raw = report_bytes(doc)
     fwid = parse_attestation_report(raw).response.opaque.fwid
     at = raw.index(fwid)
-    result = verify_gpu_evidence(with_report(doc, flip(raw, at + 5)), expected_nonce=NEAR_NONCE,
-                                 at=AT)  # fmt: skip
+    result = verify_gpu_evidence(
+        with_report(doc, flip(raw, at + 5)), expected_nonce=NEAR_NONCE, at=AT
+    )
     got = statuses(result)
     assert got["gpu.fwid[0]"] == "fail"
     assert got["gpu.evidence[0]"] == "fail"
@@ -319,8 +322,9 @@ def test_undecodable_payload_is_one_failing_check():
 
 
 def test_naive_verification_time_is_taken_as_utc():
-    naive = verify_gpu_evidence(near_payload_text(), expected_nonce=NEAR_NONCE,
-                                at=AT.replace(tzinfo=None))  # fmt: skip
+    naive = verify_gpu_evidence(
+        near_payload_text(), expected_nonce=NEAR_NONCE, at=AT.replace(tzinfo=None)
+    )
     assert naive.status == "verified"
 
 
