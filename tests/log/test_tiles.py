@@ -130,7 +130,7 @@ def test_reader_computes_root_and_proofs_from_the_fixture_tiles_alone():
     tree = MemoryTree(leaf_hash(e) for e in _records(300))
     for index in (0, 1, 255, 256, 299):
         assert reader.inclusion_proof(index) == _proof(tree, index, 300)
-    with pytest.raises(TileError, match="tile/1/000.p/2"):
+    with pytest.raises(TileError, match=r"tile/1/000\.p/2"):
         TileReader(lambda p: tiles[p], 512).root()
 
 

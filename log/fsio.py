@@ -1,0 +1,60 @@
+"""Durable file writes: write to a temporary file, fsync, rename, then fsync the directory.
+
+A reader sees either the old file or the complete new one, and once :func:`fsync_dirs` has
+returned the new name survives a crash or power loss (POSIX rename + directory fsync).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def write_durable(
+    path: Path, data: bytes, *, sync_dir: bool = True, mode: int = 0o644
+) -> set[Path]:
+    """Atomically replace ``path`` with ``data`` and fsync it.
+
+    Returns the directories whose entries changed (the parent, and the parents of directories
+    created on the way); they are fsynced here unless ``sync_dir`` is false, in which case the
+    caller must pass them to :func:`fsync_dirs` (to fsync each directory once per batch).
+    """
+    dirs = {path.parent, *make_dirs_durable(path.parent)}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if sync_dir:
+        fsync_dirs(dirs)
+    return dirs
+
+
+def fsync_dirs(dirs: Iterable[Path]) -> None:
+    """fsync each directory so that renames and new entries in it are durable."""
+    for d in dirs:
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def make_dirs_durable(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents; return the directories whose entries changed."""
+    changed: list[Path] = []
+    missing: list[Path] = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+        changed.append(d.parent)
+    return changed

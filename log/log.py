@@ -1,0 +1,395 @@
+"""The log: one data directory, one database, one signing key; append, prove, publish.
+
+Layout of ``DIR`` (see docs/log.md)::
+
+    log.json     origin and sequencing settings
+    log.skey     the Ed25519 signing key (signed-note skey), mode 0600
+    teelog.db    SQLite database, unless TEELOG_DATABASE_URL names another
+    tiles/       c2sp.org/tlog-tiles: checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]
+    blobs/       content-addressed evidence (SHA-256)
+
+Guarantees: an index is returned only once the entry is in a durable, signed checkpoint; the
+database's compare-and-swap record means no two inconsistent checkpoints are ever signed; one
+process sequences at a time (a lease in the database), and any appending process sequences
+itself when no one else does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from .blobs import BlobStore
+from .checkpoint import Checkpoint, parse_checkpoint
+from .fsio import write_durable
+from .merkle import EMPTY_ROOT, ProofError, leaf_hash
+from .merkle import root as merkle_root
+from .note import Ed25519Signer, NoteError
+from .proof_bundle import format_tlog_proof
+from .sequencer import LogStateError, Sequencer, publish_checkpoint, reconcile_published_checkpoint
+from .storage import LogStore, SignedHead, holder_identity, make_engine
+from .tiles import TileError, TileReader, check_entry
+
+DATABASE_URL_ENV = "TEELOG_DATABASE_URL"
+
+
+class LogError(RuntimeError):
+    """The log cannot be created or opened as asked."""
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """``log.json``: the origin and how the sequencer batches."""
+
+    origin: str
+    max_batch: int = 4096
+    period: float = 1.0
+    lease_ttl: float = 30.0
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2) + "\n"
+
+
+def resolve_database_url(data_dir: Path, url: str | None = None) -> str:
+    """``url``, else ``$TEELOG_DATABASE_URL``, else SQLite at ``DIR/teelog.db``."""
+    return url or os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{Path(data_dir) / 'teelog.db'}"
+
+
+class Log:
+    """An append-only transparency log (RFC 9162 tree, C2SP checkpoints and tiles)."""
+
+    def __init__(
+        self, data_dir: Path, config: LogConfig, signer: Ed25519Signer, engine: Engine
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.config = config
+        self.signer = signer
+        self.engine = engine
+        self.store = LogStore(engine)
+        self.tiles_dir = self.data_dir / "tiles"
+        self.blobs = BlobStore(self.data_dir / "blobs")
+        self.holder = holder_identity()
+        self._mutex = threading.RLock()
+        self._sequencer: Sequencer | None = None
+        self._holding = 0  # nesting depth of sequencing() / the background loop
+        self._reader = TileReader(self._read_tile_file, 0, cache_tiles=256)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        data_dir: Path | str,
+        origin: str,
+        *,
+        database_url: str | None = None,
+        max_batch: int = 4096,
+        period: float = 1.0,
+    ) -> Log:
+        """Create a new log and its Ed25519 key in ``data_dir``; fail if one exists there."""
+        data_dir = Path(data_dir)
+        if (data_dir / "log.json").exists():
+            raise LogError(f"{data_dir} already holds a log (log.json exists)")
+        try:
+            signer = Ed25519Signer.generate(origin)
+        except NoteError as e:
+            raise LogError(f"invalid origin {origin!r}: {e}") from e
+        config = LogConfig(origin, max_batch=max_batch, period=period)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(resolve_database_url(data_dir, database_url))
+        store = LogStore(engine)
+        store.create_tables()
+        if store.read_cas() is not None:
+            raise LogError(f"the database already holds a log ({store.read_cas().origin!r})")
+        write_durable(data_dir / "log.skey", (signer.skey + "\n").encode(), mode=0o600)
+        os.chmod(data_dir / "log.skey", 0o600)
+        cp = Checkpoint(origin, 0, EMPTY_ROOT).sign(signer)
+        (data_dir / "tiles").mkdir(exist_ok=True)
+        (data_dir / "blobs").mkdir(exist_ok=True)
+        store.init_cas(SignedHead(origin, 0, EMPTY_ROOT, cp.note))
+        publish_checkpoint(data_dir / "tiles", cp.note)
+        write_durable(data_dir / "log.json", config.to_json().encode())
+        return cls(data_dir, config, signer, engine)
+
+    @classmethod
+    def open(cls, data_dir: Path | str, *, database_url: str | None = None) -> Log:
+        """Open an existing log, checking the store and tiles against the signed CAS record.
+
+        Raises :class:`LogStateError` (refusing to run) if they disagree.
+        """
+        data_dir = Path(data_dir)
+        try:
+            raw = json.loads((data_dir / "log.json").read_text())
+        except FileNotFoundError:
+            raise LogError(
+                f"{data_dir} holds no log (no log.json); run `teelog log init`"
+            ) from None
+        config = LogConfig(**raw)
+        try:
+            signer = Ed25519Signer.from_skey((data_dir / "log.skey").read_text())
+        except FileNotFoundError:
+            raise LogError(f"{data_dir / 'log.skey'} is missing") from None
+        if signer.name != config.origin:
+            raise LogError(f"log.skey is for {signer.name!r}, log.json for {config.origin!r}")
+        engine = make_engine(resolve_database_url(data_dir, database_url))
+        log = cls(data_dir, config, signer, engine)
+        log.store.create_tables()
+        log.check()
+        return log
+
+    def check(self) -> SignedHead:
+        """Verify the CAS record, the published checkpoint and the tiles agree; repair a missing
+        publication; raise :class:`LogStateError` otherwise."""
+        head = self.store.read_cas()
+        if head is None:
+            raise LogStateError("the database has no signed checkpoint record for this log")
+        if head.origin != self.config.origin:
+            raise LogStateError(
+                f"the database holds the log {head.origin!r}, not {self.config.origin!r}"
+            )
+        reconcile_published_checkpoint(self.tiles_dir, head, self.signer)
+        # Loading the right edge recomputes the root from the tiles and compares it.
+        Sequencer(
+            self.store,
+            self.tiles_dir,
+            self.signer,
+            head,
+            holder=self.holder,
+            lease_ttl=self.config.lease_ttl,
+            max_batch=self.config.max_batch,
+        )
+        return head
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._sequencer is not None and self._holding == 0:
+                self._sequencer = None
+            self.engine.dispose()
+
+    # --- reading --------------------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return self.config.origin
+
+    @property
+    def vkey(self) -> str:
+        """The signed-note verifier key of the log."""
+        return self.signer.vkey
+
+    def checkpoint(self) -> Checkpoint:
+        """The latest signed checkpoint (from the CAS record)."""
+        head = self.store.read_cas()
+        if head is None:
+            raise LogStateError("the database has no signed checkpoint record")
+        return parse_checkpoint(head.note)
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint().size
+
+    def _read_tile_file(self, path: str) -> bytes:
+        return (self.tiles_dir / path).read_bytes()
+
+    def _reader_at_latest(self) -> TileReader:
+        self._reader.size = self.checkpoint().size
+        return self._reader
+
+    def entry(self, index: int) -> bytes:
+        """The bytes of entry ``index`` (from its entry bundle)."""
+        reader = self._reader_at_latest()
+        if not 0 <= index < reader.size:
+            raise IndexError(f"no entry {index}: the log has {reader.size} entries")
+        return reader.entry(index)
+
+    def index_of(self, entry: bytes) -> int | None:
+        """The index of ``entry`` if it has been integrated (duplicate index lookup)."""
+        return self.store.lookup([leaf_hash(entry)]).get(leaf_hash(entry))
+
+    def _check_size(self, size: int, latest: int) -> None:
+        if not 0 < size <= latest:
+            raise ProofError(f"no tree of size {size}: the log has {latest} entries")
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` (default: latest)."""
+        reader = self._reader_at_latest()
+        size = reader.size if size is None else size
+        self._check_size(size, reader.size)
+        return reader.inclusion_proof(index, size)
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """RFC 9162 consistency proof from tree ``size1`` to ``size2`` (default: latest)."""
+        reader = self._reader_at_latest()
+        size2 = reader.size if size2 is None else size2
+        self._check_size(size2, reader.size)
+        return reader.consistency_proof(size1, size2)
+
+    def root(self, size: int) -> bytes:
+        """MTH of the first ``size`` entries (from tiles)."""
+        reader = self._reader_at_latest()
+        if size:
+            self._check_size(size, reader.size)
+        return merkle_root(reader.nodes, size)
+
+    def tlog_proof(self, index: int, size: int | None = None, extra: bytes | None = None) -> str:
+        """A c2sp.org/tlog-proof@v1 for entry ``index`` against the checkpoint of ``size``
+        (default: latest); ``size`` must be one the log signed."""
+        if size is None:
+            note = self.store.read_cas().note
+        else:
+            note = self.store.checkpoint_note(size)
+            if note is None:
+                raise ProofError(f"the log never signed a checkpoint of size {size}")
+        cp = parse_checkpoint(note)
+        proof = self.inclusion_proof(index, cp.size)
+        return format_tlog_proof(index, proof, note, extra)
+
+    # --- writing --------------------------------------------------------------------------------
+
+    @contextmanager
+    def sequencing(self) -> Iterator[None]:
+        """Hold the sequencer lease for a block (bulk imports, benchmarks, the server loop).
+
+        Raises :class:`LogError` if another live process holds it."""
+        with self._mutex:
+            if not self._acquire():
+                holder, _ = self.store.lock_holder()
+                raise LogError(f"another process is sequencing this log ({holder})")
+            self._holding += 1
+        try:
+            yield
+        finally:
+            with self._mutex:
+                self._holding -= 1
+                if self._holding == 0:
+                    self._release()
+
+    def _acquire(self) -> bool:
+        if self._holding:
+            return True
+        if not self.store.try_acquire(self.holder, self.config.lease_ttl):
+            return False
+        try:
+            head = self.store.read_cas()
+            if self._sequencer is None or self._sequencer.head != head:
+                self._sequencer = None
+                reconcile_published_checkpoint(self.tiles_dir, head, self.signer)
+                self._sequencer = Sequencer(
+                    self.store,
+                    self.tiles_dir,
+                    self.signer,
+                    head,
+                    holder=self.holder,
+                    lease_ttl=self.config.lease_ttl,
+                    max_batch=self.config.max_batch,
+                )
+        except BaseException:
+            self._release()
+            raise
+        return True
+
+    def _release(self) -> None:
+        self.store.release(self.holder)
+
+    def append(self, entry: bytes) -> int:
+        """Append one entry; return its index once it is durable and signed."""
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[bytes]) -> list[int]:
+        """Append entries in order (duplicates get their existing index); return the indexes
+        once they are durable and covered by a signed checkpoint."""
+        entries = [_check(e) for e in entries]
+        if not entries:
+            return []
+        with self._mutex:
+            if self._acquire():
+                try:
+                    return self._integrate_own(entries)
+                finally:
+                    if not self._holding:
+                        self._release()
+        ids = self.submit_many(entries)
+        return [self.wait(i, leaf_hash(e)) for i, e in zip(ids, entries, strict=True)]
+
+    def _integrate_own(self, entries: list[bytes]) -> list[int]:
+        assert self._sequencer is not None
+        out: list[int] = []
+        step = self.config.max_batch
+        for i in range(0, len(entries), step):
+            out += self._sequencer.integrate(entries[i : i + step])
+        return out
+
+    def submit(self, entry: bytes) -> int:
+        """Queue one entry for the sequencer; return its pending sequence number."""
+        return self.submit_many([entry])[0]
+
+    def submit_many(self, entries: Sequence[bytes]) -> list[int]:
+        entries = [_check(e) for e in entries]
+        return self.store.submit([(leaf_hash(e), e) for e in entries])
+
+    def wait(self, pending_id: int, entry_hash: bytes, timeout: float = 60.0) -> int:
+        """Wait until pending entry ``pending_id`` is integrated; return its index.
+
+        If no live sequencer holds the lease, integrate pending entries here."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            if not self.store.is_pending([pending_id]):
+                idx = self.store.lookup([entry_hash]).get(entry_hash)
+                if idx is None:
+                    raise LogError(f"pending entry {pending_id} vanished without an index")
+                return idx
+            if self.integrate_pending():
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pending entry {pending_id} not integrated in {timeout} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def integrate_pending(self) -> int:
+        """Sequence everything pending if the lease is free; return how many were taken."""
+        with self._mutex:
+            if not self._acquire():
+                return 0
+            try:
+                assert self._sequencer is not None
+                total = 0
+                while True:
+                    self._sequencer.integrate(())
+                    taken = self._sequencer.last.pending
+                    total += taken
+                    if taken < self.config.max_batch:
+                        return total
+            finally:
+                if not self._holding:
+                    self._release()
+
+    def run_sequencer(self, stop: threading.Event, period: float | None = None) -> None:
+        """Integrate pending entries every ``period`` seconds until ``stop`` is set (blocking)."""
+        period = self.config.period if period is None else period
+        while not stop.is_set():
+            self.integrate_pending()
+            stop.wait(period)
+
+    @property
+    def last_batch(self):  # noqa: ANN201 - BatchStats, for benchmarks
+        return None if self._sequencer is None else self._sequencer.last
+
+
+def _check(entry: bytes) -> bytes:
+    if not isinstance(entry, bytes | bytearray | memoryview):
+        raise TypeError(f"log entries are bytes, not {type(entry).__name__}")
+    entry = bytes(entry)
+    check_entry(entry)
+    return entry
+
+
+__all__ = ["Log", "LogConfig", "LogError", "LogStateError", "TileError"]

@@ -1,0 +1,252 @@
+"""The sequencer: integrates entries into the tree in batches and publishes signed checkpoints.
+
+One batch, under the sequencer lease (c2sp tlog-tiles write path, as Sunlight and Tessera do):
+
+1. take up to ``max_batch`` pending entries (plus the caller's own, for a direct append);
+2. answer duplicates (same bytes) with their existing index;
+3. extend the right edge, write every changed entry bundle and hash tile durably (temporary file,
+   fsync, rename; then one fsync per directory);
+4. sign the new checkpoint and compare-and-swap it into the database together with the duplicate
+   index and the removal of the pending rows (one transaction): this is the commit point;
+5. publish ``checkpoint`` (atomic rename) and delete partial tiles superseded by full ones.
+
+A crash before step 4 leaves the pending rows pending and the CAS record unchanged: files
+written beyond the signed size are never referenced by a checkpoint and are rewritten by the
+next batch.  A crash after step 4 is repaired on start by republishing the CAS record's note.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_checkpoint
+from .fsio import fsync_dirs, write_durable
+from .merkle import leaf_hash
+from .note import Ed25519Signer
+from .storage import LogStore, SignedHead
+from .tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    BundleBuilder,
+    TileBuilder,
+    TileError,
+    bundle_path,
+    decode_bundle,
+    partial_width,
+    split_hashes,
+    tile_path,
+)
+
+
+class LogStateError(RuntimeError):
+    """The tiles on disk and the signed (CAS) record disagree: the log refuses to run."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason}; refusing to run")
+
+
+@dataclass
+class BatchStats:
+    """What one batch did and how long its parts took (seconds)."""
+
+    pending: int = 0
+    appended: int = 0
+    duplicates: int = 0
+    files: int = 0
+    hash_s: float = 0.0
+    write_s: float = 0.0
+    sign_s: float = 0.0
+    commit_s: float = 0.0
+    total_s: float = 0.0
+
+
+def read_right_edge(tiles_dir: Path, size: int) -> tuple[TileBuilder, BundleBuilder]:
+    """Load the partial tiles and partial bundle of a tree of ``size`` from disk."""
+    partials: dict[int, list[bytes]] = {}
+    level = 0
+    while size >> (TILE_HEIGHT * level):
+        w = partial_width(size, level)
+        n = (size >> (TILE_HEIGHT * level)) >> TILE_HEIGHT
+        if w:
+            path = tile_path(level, n, w)
+            try:
+                data = (tiles_dir / path).read_bytes()
+            except FileNotFoundError:
+                raise LogStateError(f"{path} is missing for tree size {size}") from None
+            if len(data) != 32 * w:
+                raise LogStateError(f"{path} has {len(data)} bytes, not {32 * w}")
+            partials[level] = split_hashes(data)
+        level += 1
+    w = size % TILE_WIDTH
+    entries: list[bytes] = []
+    if w:
+        path = bundle_path(size >> TILE_HEIGHT, w)
+        try:
+            entries = decode_bundle((tiles_dir / path).read_bytes())
+        except FileNotFoundError:
+            raise LogStateError(f"{path} is missing for tree size {size}") from None
+        except TileError as e:
+            raise LogStateError(f"{path}: {e}") from None
+        if len(entries) != w:
+            raise LogStateError(f"{path} has {len(entries)} entries, not {w}")
+        if [leaf_hash(e) for e in entries] != partials.get(0):
+            raise LogStateError(f"{path} does not hash to the level-0 tile of size {size}")
+    return TileBuilder(size, partials), BundleBuilder(size, entries)
+
+
+class Sequencer:
+    """The right edge of one log and the batch procedure; the caller holds the lease."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        tiles_dir: Path,
+        signer: Ed25519Signer,
+        head: SignedHead,
+        *,
+        holder: str,
+        lease_ttl: float,
+        max_batch: int,
+    ) -> None:
+        self.store = store
+        self.tiles_dir = tiles_dir
+        self.signer = signer
+        self.holder = holder
+        self.lease_ttl = lease_ttl
+        self.max_batch = max_batch
+        self.head = head
+        self.tiles, self.bundles = read_right_edge(tiles_dir, head.size)
+        if self.tiles.root() != head.root:
+            raise LogStateError(
+                f"the tiles give root {self.tiles.root().hex()} at size {head.size}, but the "
+                f"signed checkpoint record says {head.root.hex()}: the tiles were modified or "
+                "lost"
+            )
+        self.last = BatchStats()
+
+    def integrate(self, own: Sequence[bytes] = (), *, take_pending: bool = True) -> list[int]:
+        """Run one batch: pending entries (oldest first) and then ``own``; return the indexes of
+        ``own``.  The batch is durable and covered by a published checkpoint on return."""
+        t0 = time.perf_counter()
+        stats = BatchStats()
+        room = max(self.max_batch - len(own), 0)
+        pending = self.store.pending(room) if take_pending and room else []
+        stats.pending = len(pending)
+        hashes = [h for _, h, _ in pending] + [leaf_hash(e) for e in own]
+        datas = [d for _, _, d in pending] + list(own)
+        t1 = time.perf_counter()
+        known = self.store.lookup(set(hashes)) if hashes else {}
+        size = self.head.size
+        new_hashes: list[bytes] = []
+        new_entries: list[bytes] = []
+        assigned: dict[bytes, int] = {}
+        indexes: list[int] = []
+        for h, data in zip(hashes, datas, strict=True):
+            idx = known.get(h)
+            if idx is None:
+                idx = assigned.get(h)
+            if idx is None:
+                idx = assigned[h] = size + len(new_hashes)
+                new_hashes.append(h)
+                new_entries.append(data)
+            indexes.append(idx)
+        stats.duplicates = len(hashes) - len(new_hashes)
+        stats.appended = len(new_hashes)
+        if not hashes:
+            self.last = stats
+            return []
+        head = self.head
+        full_tiles: list[str] = []
+        try:
+            if new_hashes:
+                writes = self.bundles.append(new_entries) + self.tiles.append(new_hashes)
+                t2 = time.perf_counter()
+                stats.hash_s = t2 - t1
+                dirs: set[Path] = set()
+                for w in writes:
+                    dirs |= write_durable(self.tiles_dir / w.path, w.data, sync_dir=False)
+                    if w.full:
+                        full_tiles.append(w.path)
+                fsync_dirs(dirs)
+                stats.files = len(writes)
+                t3 = time.perf_counter()
+                stats.write_s = t3 - t2
+                cp = Checkpoint(head.origin, self.tiles.size, self.tiles.root()).sign(self.signer)
+                head = SignedHead(cp.origin, cp.size, cp.root, cp.note)
+                t4 = time.perf_counter()
+                stats.sign_s = t4 - t3
+            t4 = time.perf_counter()
+            self.store.commit_batch(
+                self.head,
+                head,
+                list(assigned.items()),
+                [pid for pid, _, _ in pending],
+                self.holder,
+                time.time() + self.lease_ttl,
+            )
+            stats.commit_s = time.perf_counter() - t4
+        except BaseException:
+            # The right edge advanced in memory but nothing was committed: reload it.
+            self.tiles, self.bundles = read_right_edge(self.tiles_dir, self.head.size)
+            raise
+        self.head = head
+        if new_hashes:
+            publish_checkpoint(self.tiles_dir, head.note)
+            remove_superseded_partials(self.tiles_dir, full_tiles)
+        stats.total_s = time.perf_counter() - t0
+        self.last = stats
+        return indexes[len(pending) :]
+
+
+def publish_checkpoint(tiles_dir: Path, note: str) -> None:
+    """Atomically replace ``tiles/checkpoint`` (the one mutable tlog-tiles resource)."""
+    write_durable(tiles_dir / "checkpoint", note.encode())
+
+
+def remove_superseded_partials(tiles_dir: Path, full_paths: Sequence[str]) -> None:
+    """Delete ``<tile>.p/`` once the full tile exists (tlog-tiles §Partial Tiles allows it)."""
+    for path in full_paths:
+        shutil.rmtree(tiles_dir / f"{path}.p", ignore_errors=True)
+
+
+def reconcile_published_checkpoint(
+    tiles_dir: Path, head: SignedHead, signer: Ed25519Signer
+) -> None:
+    """Check the CAS note and the published ``checkpoint`` against each other on start.
+
+    The CAS note must be the log's signature over (size, root).  A published checkpoint that is
+    missing or older than the record (crash between commit and publish) is republished; one that
+    is ahead of the record or forks from it means the database was rolled back or the directory
+    belongs to another log, and the log refuses to run.
+    """
+    try:
+        cas = open_checkpoint(head.note, signer.verifier, origin=head.origin)
+    except CheckpointError as e:
+        raise LogStateError(f"the CAS record's checkpoint does not verify: {e}") from e
+    if (cas.size, cas.root) != (head.size, head.root):
+        raise LogStateError("the CAS record's note does not match its size and root")
+    path = tiles_dir / "checkpoint"
+    try:
+        published = parse_checkpoint(path.read_text())
+    except FileNotFoundError:
+        publish_checkpoint(tiles_dir, head.note)
+        return
+    except (CheckpointError, UnicodeDecodeError) as e:
+        raise LogStateError(f"{path} is not a checkpoint: {e}") from e
+    if published.origin != head.origin:
+        raise LogStateError(f"{path} is for origin {published.origin!r}, not {head.origin!r}")
+    if published.size > head.size:
+        raise LogStateError(
+            f"the published checkpoint (size {published.size}) is ahead of the signed record "
+            f"in the database (size {head.size}): the database was rolled back or replaced"
+        )
+    if published.size == head.size and published.root != head.root:
+        raise LogStateError(
+            f"the published checkpoint and the database disagree on the root of size {head.size}"
+        )
+    if published.size < head.size or published.note != head.note:
+        publish_checkpoint(tiles_dir, head.note)
