@@ -1,0 +1,214 @@
+"""Reading log entries defensively: what the indexer stores and the pages show.
+
+Entries are canonical JSON (RFC 8785) of the shapes in ``docs/entries.md`` (``attestation`` v1,
+``receipt`` v1). The log is append-only and public, so the explorer must survive anything in
+it: an entry that is not JSON, not an object, of an unknown type or with fields of the wrong
+type is still indexed (as ``unknown`` or ``malformed``) and still shown, as text, never
+interpreted. Nothing here raises on bad input; every oddity becomes a recorded ``problem``.
+
+Lookup keys are normalised so that a user's search matches however it was typed: hex is
+lowercased and loses a ``0x`` prefix, except Ethereum addresses and ECDSA signatures, which keep
+their ``0x`` and are lowercased (addresses compare case-insensitively, docs/entries.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+ENTRY_TYPES = ("attestation", "receipt")
+STATUSES = ("verified", "warning", "failed", "unverifiable")
+
+# Lookup-key kinds (explorer_keys.kind). Search matches a value against every kind; node names
+# are looked up through the entries table's node index instead (every entry has one).
+KEY_KINDS = (
+    "signature",
+    "chat_id",
+    "address",
+    "response_hash",
+    "request_hash",
+    "quote_hash",
+    "measurement",
+)
+
+_HEX = re.compile(r"[0-9a-f]+")
+_ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+_MAX_KEY = 200  # longer "values" are not lookup keys: no one types them, and they bloat the index
+
+# The measurement fields of docs/entries.md whose values are searchable.
+MEASUREMENT_FIELDS = (
+    "mrtd",
+    "rtmr0",
+    "rtmr1",
+    "rtmr2",
+    "rtmr3",
+    "mr_config_id",
+    "mr_seam",
+    "compose_hash",
+    "app_id",
+    "instance_id",
+    "os_image_hash",
+    "key_provider",
+    "tcb_status",
+)
+
+
+def normalise_value(value: str) -> str:
+    """Normalise a search value or key: trimmed, lowercased; bare hex loses a ``0x`` prefix.
+
+    ``0x`` is kept for Ethereum addresses (40 hex) and ECDSA signatures (130 hex), which are
+    written with it everywhere (docs/entries.md); other hex is stored bare.
+    """
+    v = value.strip().lower()
+    if v.startswith("0x") and _HEX.fullmatch(v[2:] or "g"):
+        digits = v[2:]
+        if len(digits) in (40, 130):
+            return v
+        return digits
+    if _HEX.fullmatch(v) and len(v) in (40, 130):
+        return "0x" + v
+    return v
+
+
+@dataclass(slots=True)
+class EntryView:
+    """One entry as the explorer understands it.
+
+    ``kind`` is the entry's ``type`` when it is one we know, else ``unknown`` (valid JSON object
+    of another type) or ``malformed`` (not a JSON object; ``problems`` says why).
+    """
+
+    index: int
+    raw: bytes
+    kind: str
+    doc: dict[str, Any] | None
+    node: str | None = None
+    time: str | None = None
+    status: str | None = None
+    summary: str = ""
+    problems: list[str] = field(default_factory=list)
+    keys: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The raw bytes as text (lossless for UTF-8; replacement characters otherwise)."""
+        return self.raw.decode("utf-8", errors="replace")
+
+
+def _str(doc: dict[str, Any], name: str, problems: list[str]) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    problems.append(f"field {name!r} is {type(value).__name__}, expected string")
+    return None
+
+
+def _add_key(keys: list[tuple[str, str]], kind: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        return
+    v = normalise_value(value)
+    if len(v) <= _MAX_KEY and (kind, v) not in keys:
+        keys.append((kind, v))
+
+
+def parse_entry(index: int, raw: bytes) -> EntryView:
+    """Parse one entry's bytes; never raises (see the module docstring)."""
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        view = EntryView(index, raw, "malformed", None, summary="not valid JSON")
+        view.problems.append(f"not valid UTF-8 JSON: {exc}")
+        return view
+    if not isinstance(doc, dict):
+        view = EntryView(index, raw, "malformed", None, summary="not a JSON object")
+        view.problems.append(f"entry is a JSON {type(doc).__name__}, expected an object")
+        return view
+    etype = doc.get("type")
+    kind = etype if etype in ENTRY_TYPES else "unknown"
+    view = EntryView(index, raw, kind, doc)
+    if doc.get("v") != 1 and kind != "unknown":
+        view.problems.append(f"version {doc.get('v')!r} of {etype!r} is not one we know (1)")
+    view.node = _str(doc, "node", view.problems)
+    status = doc.get("status")
+    if status in STATUSES:
+        view.status = status
+    elif status is not None:
+        view.problems.append(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    if kind == "attestation":
+        _read_attestation(view, doc)
+    elif kind == "receipt":
+        _read_receipt(view, doc)
+    else:
+        view.time = _str(doc, "observed_at", view.problems)
+        view.summary = f"entry of unknown type {str(etype)[:60]!r}"
+    return view
+
+
+def attestations_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The well-formed (object) items of an attestation entry's ``attestations`` list."""
+    items = doc.get("attestations")
+    if not isinstance(items, list):
+        return []
+    return [a for a in items if isinstance(a, dict)]
+
+
+def measurements_of(att: dict[str, Any]) -> dict[str, Any]:
+    """An attestation's ``measurements`` object, or ``{}`` when absent or not an object."""
+    m = att.get("measurements")
+    return m if isinstance(m, dict) else {}
+
+
+def _read_attestation(view: EntryView, doc: dict[str, Any]) -> None:
+    view.time = _str(doc, "observed_at", view.problems)
+    if not isinstance(doc.get("attestations"), list):
+        view.problems.append("field 'attestations' is missing or not a list")
+    atts = attestations_of(doc)
+    roles = []
+    for att in atts:
+        role = att.get("role") if isinstance(att.get("role"), str) else "?"
+        model = att.get("model") if isinstance(att.get("model"), str) else None
+        roles.append(f"{role} {model}" if model else role)
+        _add_key(view.keys, "address", att.get("signing_address"))
+        m = measurements_of(att)
+        for name in MEASUREMENT_FIELDS:
+            _add_key(view.keys, "measurement", m.get(name))
+        _add_key(view.keys, "quote_hash", m.get("quote_sha256"))
+        gpus = m.get("gpus")
+        if isinstance(gpus, list):
+            for gpu in gpus:
+                if isinstance(gpu, dict):
+                    _add_key(view.keys, "measurement", gpu.get("driver_version"))
+                    _add_key(view.keys, "measurement", gpu.get("vbios_version"))
+    view.summary = (
+        f"{len(atts)} attestation(s): " + ", ".join(roles) if roles else "no attestations"
+    )
+
+
+def _read_receipt(view: EntryView, doc: dict[str, Any]) -> None:
+    view.time = _str(doc, "signed_at", view.problems) or _str(doc, "observed_at", view.problems)
+    _add_key(view.keys, "chat_id", doc.get("chat_id"))
+    _add_key(view.keys, "request_hash", doc.get("request_sha256"))
+    _add_key(view.keys, "response_hash", doc.get("response_sha256"))
+    sigs = doc.get("signatures")
+    if isinstance(sigs, dict):
+        for sig in sigs.values():
+            if isinstance(sig, dict):
+                _add_key(view.keys, "signature", sig.get("signature"))
+                _add_key(view.keys, "address", sig.get("signing_address"))
+    else:
+        view.problems.append("field 'signatures' is missing or not an object")
+    chat = doc.get("chat_id") if isinstance(doc.get("chat_id"), str) else "?"
+    model = doc.get("model") if isinstance(doc.get("model"), str) else None
+    view.summary = f"receipt {chat[:60]}" + (f" ({model[:60]})" if model else "")
+
+
+def receipt_attestation_index(doc: dict[str, Any]) -> int | None:
+    """The ``attestation_index`` of a receipt entry, if it is a non-negative integer."""
+    value = doc.get("attestation_index")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None

@@ -1,0 +1,276 @@
+"""What a page or API answer shows, assembled once for both (Datasette's rule: every page
+has the same data as JSON).
+
+An entry is always read from the log (``log.entry``), never from the index, and comes with an
+inclusion proof to the latest checkpoint: what the explorer shows is what the log holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from flask import request
+
+from .app import Explorer, explorer
+from .entry_view import EntryView, attestations_of, parse_entry, receipt_attestation_index
+from .logview import CheckpointInfo, checkpoint_info, consistency_proof_b64, inclusion_proof_b64
+
+ENTRY_KINDS = ("attestation", "receipt", "unknown", "malformed")
+_HEX64 = frozenset("0123456789abcdef")
+
+
+class InputError(ValueError):
+    """A user-supplied value is unusable; the message says which and why."""
+
+
+def ex() -> Explorer:
+    return explorer()
+
+
+def checkpoint(ex: Explorer) -> CheckpointInfo:
+    return checkpoint_info(ex.log)
+
+
+def template_kind(kind: str) -> str:
+    return kind if kind in ("attestation", "receipt") else "other"
+
+
+def client_ip(ex: Explorer) -> str:
+    """The client's address: the socket peer, or the ``X-Forwarded-For`` hop added by the
+    ``trusted_proxies``-th proxy in front of us (never a value the client alone controls)."""
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    n = ex.config.trusted_proxies
+    if n > 0 and len(hops) >= n:
+        return hops[-n]
+    return request.remote_addr or "unknown"
+
+
+def _blob_hex(value: Any) -> str | None:
+    if isinstance(value, str) and len(value) == 64 and set(value) <= _HEX64:
+        return value
+    return None
+
+
+def blob_bytes(ex: Explorer, hexdigest: str | None) -> bytes | None:
+    """A blob's bytes from the log's blob store, or None when absent or unreadable."""
+    if hexdigest is None:
+        return None
+    try:
+        return ex.log.blobs.get(hexdigest)
+    except Exception:
+        return None
+
+
+def verdict_of(ex: Explorer, doc: dict[str, Any]) -> dict[str, Any]:
+    """The entry's verdict, the JSON ``teelog verify --json`` prints: ``{status, attestations}``.
+
+    An entry that had to be shortened to fit 65,535 bytes keeps its full attestation list in
+    ``blobs.verdict``; it is used when present and well-formed.
+    """
+    attestations: list[dict[str, Any]] = attestations_of(doc)
+    blobs = doc.get("blobs") if isinstance(doc.get("blobs"), dict) else {}
+    full = blob_bytes(ex, _blob_hex(blobs.get("verdict")))
+    if full is not None:
+        try:
+            parsed = json.loads(full)
+            items = parsed.get("attestations") if isinstance(parsed, dict) else parsed
+            if isinstance(items, list) and all(isinstance(a, dict) for a in items):
+                attestations = items
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return {"status": doc.get("status"), "attestations": attestations}
+
+
+def verify_data(ex: Explorer, view: EntryView, cp: CheckpointInfo) -> dict[str, Any]:
+    """The JSON island the browser checks (docs/explorer-browser.md, fixed keys)."""
+    data: dict[str, Any] = {
+        "index": view.index,
+        "entry_b64": base64.b64encode(view.raw).decode("ascii"),
+        "inclusion_proof": inclusion_proof_b64(ex.log, view.index, cp.size),
+        "checkpoint": cp.note,
+        "vkey": ex.log.vkey,
+    }
+    if view.kind == "receipt" and view.doc is not None:
+        sigs = view.doc.get("signatures")
+        ecdsa = sigs.get("ecdsa") if isinstance(sigs, dict) else None
+        if isinstance(ecdsa, dict):
+            data["receipt"] = {
+                "text": view.doc.get("text"),
+                "signature": ecdsa.get("signature"),
+                "signing_address": ecdsa.get("signing_address"),
+            }
+    return data
+
+
+def entry_view(ex: Explorer, index: int, *, with_evidence: bool = False) -> dict[str, Any] | None:
+    """Everything the entry page shows, or None when ``index`` is beyond the log."""
+    cp = checkpoint(ex)
+    if index < 0 or index >= cp.size:
+        return None
+    view = parse_entry(index, ex.log.entry(index))
+    doc = view.doc or {}
+    out: dict[str, Any] = {
+        "view": view,
+        "doc": doc,
+        "checkpoint": cp,
+        "verify_data": verify_data(ex, view, cp),
+        "changes": ex.store.changes_at([index]).get(index, []),
+        "blobs": [],
+    }
+    blobs = doc.get("blobs") if isinstance(doc.get("blobs"), dict) else {}
+    if view.kind == "attestation":
+        out["verdict"] = verdict_of(ex, doc)
+        report_hex = _blob_hex(blobs.get("report"))
+        collateral = blobs.get("collateral") if isinstance(blobs.get("collateral"), list) else []
+        collateral_hex = [h for h in (_blob_hex(c) for c in collateral) if h]
+        out["blobs"] = [("report", report_hex)] if report_hex else []
+        out["blobs"] += [("collateral", h) for h in collateral_hex]
+        if _blob_hex(blobs.get("verdict")):
+            out["blobs"].append(("verdict", blobs["verdict"]))
+        if with_evidence:
+            from .evidence import attestation_evidence, collateral_view
+
+            report_bytes = blob_bytes(ex, report_hex)
+            report: Any = None
+            out["report_error"] = None
+            if report_hex and report_bytes is None:
+                out["report_error"] = "the report blob is not in this explorer's blob store"
+            elif report_bytes is not None:
+                try:
+                    report = json.loads(report_bytes)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    out["report_error"] = f"the report blob is not JSON: {exc}"
+            out["evidence"] = attestation_evidence(out["verdict"]["attestations"], report)
+            verified_at = (
+                doc.get("verified_at") if isinstance(doc.get("verified_at"), str) else None
+            )
+            out["collateral"] = [
+                collateral_view(h, blob_bytes(ex, h), verified_at) for h in collateral_hex
+            ]
+    elif view.kind == "receipt":
+        att_index = receipt_attestation_index(doc)
+        out["attestation_index"] = att_index
+        out["attestation_entry"] = None
+        if att_index is not None and att_index < cp.size:
+            out["attestation_entry"] = ex.store.entry(att_index)
+    return out
+
+
+def entry_json(ex: Explorer, index: int) -> dict[str, Any] | None:
+    """The API form of an entry (``GET /api/v1/entries/<index>``)."""
+    data = entry_view(ex, index)
+    if data is None:
+        return None
+    view: EntryView = data["view"]
+    out: dict[str, Any] = {
+        "index": index,
+        "type": view.kind,
+        "node": view.node,
+        "time": view.time,
+        "status": view.status,
+        "summary": view.summary,
+        "problems": view.problems,
+        "entry": view.doc,
+        "entry_b64": data["verify_data"]["entry_b64"],
+        "changes": data["changes"],
+        "links": {
+            "page": f"/entries/{index}",
+            "proof": f"/api/v1/entries/{index}/proof",
+            "blobs": {name: f"/log/blob/{h}" for name, h in data["blobs"] if name != "collateral"},
+            "collateral": [f"/log/blob/{h}" for name, h in data["blobs"] if name == "collateral"],
+        },
+    }
+    if view.kind == "attestation":
+        out["verdict"] = data["verdict"]
+    if view.kind == "receipt":
+        out["attestation_index"] = data["attestation_index"]
+    return out
+
+
+def proof_json(ex: Explorer, index: int) -> dict[str, Any] | None:
+    """Inclusion proof of ``index`` to the latest checkpoint, in every encoding clients use."""
+    cp = checkpoint(ex)
+    if index < 0 or index >= cp.size:
+        return None
+    return {
+        "index": index,
+        "tree_size": cp.size,
+        "inclusion_proof": inclusion_proof_b64(ex.log, index, cp.size),
+        "checkpoint": cp.note,
+        "tlog_proof": ex.log.tlog_proof(index, cp.size),
+    }
+
+
+def _size(text: str, name: str, limit: int) -> int:
+    text = text.strip()
+    if not text.isdigit() or len(text) > 19:
+        raise InputError(f"{name} must be a tree size (a non-negative integer), got {text[:40]!r}")
+    value = int(text)
+    if value > limit:
+        raise InputError(f"{name} = {value} is larger than the log ({limit})")
+    return value
+
+
+def consistency(ex: Explorer, first: str, second: str, size: int) -> dict[str, Any]:
+    """RFC 9162 §2.1.4 consistency proof between two sizes of the log (second defaults to the
+    latest checkpoint's size)."""
+    size1 = _size(first, "from", size)
+    size2 = _size(second, "to", size) if second.strip() else size
+    if size1 > size2:
+        raise InputError(f"from ({size1}) must not be larger than to ({size2})")
+    return {
+        "from": size1,
+        "to": size2,
+        "proof": consistency_proof_b64(ex.log, size1, size2) if 0 < size1 < size2 else [],
+        "checkpoint": checkpoint(ex).note if size2 == size else None,
+    }
+
+
+def node_view(
+    ex: Explorer, name: str, *, cursor: int | None = None, limit: int = 50
+) -> dict[str, Any] | None:
+    """The node page: the node, its latest attestation's verdict, and its timeline."""
+    node = ex.store.node(name)
+    if node is None:
+        return None
+    page = ex.store.node_entries(name, cursor=cursor, limit=limit)
+    changes = ex.store.changes_at([e["index"] for e in page.items])
+    timeline = [dict(e, changes=changes.get(e["index"], [])) for e in page.items]
+    latest: dict[str, Any] | None = None
+    if node["last_index"] is not None:
+        latest_raw = parse_entry(node["last_index"], ex.log.entry(node["last_index"]))
+        if latest_raw.doc is not None:
+            latest = verdict_of(ex, latest_raw.doc)
+    return {
+        "node": node,
+        "latest": latest,
+        "timeline": timeline,
+        "next": page.next,
+        "limit": limit,
+        "receipts": ex.store.node_entries(name, etype="receipt", limit=10).items,
+        "history": status_history(ex, name),
+    }
+
+
+def status_history(ex: Explorer, name: str, points: int = 200) -> list[dict[str, Any]]:
+    """The node's newest ``points`` attestations, oldest first, for the status picture."""
+    items = ex.store.node_entries(name, limit=points).items
+    return list(
+        reversed([{"index": e["index"], "time": e["time"], "status": e["status"]} for e in items])
+    )
+
+
+def verify_input(data: bytes, kind: str, at_text: str | None) -> Any:
+    """Verify a pasted report, quote or signature response (``explorer.verifying``); nothing
+    is logged."""
+    from .verifying import VerifyOutcome, parse_at, verify_bytes
+
+    try:
+        at = parse_at(at_text)
+    except ValueError:
+        return VerifyOutcome(
+            kind=kind, at=str(at_text)[:40], error=f"time {str(at_text)[:40]!r} is not RFC 3339"
+        )
+    return verify_bytes(ex(), data, kind, at)
