@@ -188,10 +188,15 @@ class Monitor:
         frontier, size = state.frontier, state.size
         nodes = {name: NodeView(v.index, dict(v.measurements)) for name, v in state.nodes.items()}
         events: list[dict[str, Any]] = []
-        for index, entry in self.source.entries(state.size, cp.size):
+        for index, entry, cell in self.source.entries(state.size, cp.size):
             if index != size:
                 raise SourceError(f"entry {index} was read where entry {size} was expected")
-            frontier = frontier_append(frontier, size, leaf_hash(entry))
+            leaf = leaf_hash(entry)
+            if leaf != cell:
+                why = f"entry {index} of the bundles does not hash to its level-0 tile cell"
+                self._raise(result, self._inconsistency(cp, "bad-entries", why))
+                return
+            frontier = frontier_append(frontier, size, leaf)
             size += 1
             events.extend(self._inspect(index, entry, nodes))
             result.entries_read += 1
@@ -218,7 +223,13 @@ class Monitor:
             return "bad-entries", "the entry bundles do not hash to the checkpoint's root"
         old_root = bytes.fromhex(self._root_hex())
         try:
-            proof = self.source.reader(cp.size).consistency_proof(state.size)
+            reader = self.source.reader(cp.size)
+            if reader.root() != cp.root:
+                return "bad-tiles", (
+                    f"neither the entry bundles nor the hash tiles served for size {cp.size} "
+                    "make the checkpoint's root"
+                )
+            proof = reader.consistency_proof(state.size)
         except (SourceError, TileError, ProofError, FileNotFoundError) as exc:
             return "fork-or-bad-entries", (
                 f"the entries after {state.size} do not hash to the checkpoint's root, and "

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from ..log.tiles import TILE_WIDTH, TileError, TileReader
+from ..log.tiles import TILE_WIDTH, TileError, TileReader, split_hashes
 
 MAX_CHECKPOINT_BYTES = 1 << 20
 
@@ -65,19 +65,21 @@ class HttpLog:
         """The tiles and bundles of the tree of ``size`` entries."""
         return TileReader(self.get, size)
 
-    def entries(self, start: int, size: int) -> Iterator[tuple[int, bytes]]:
-        """Entries ``start`` .. ``size - 1`` in order, read bundle by bundle for tree ``size``."""
+    def entries(self, start: int, size: int) -> Iterator[tuple[int, bytes, bytes]]:
+        """Entries ``start`` .. ``size - 1`` of tree ``size`` in order, bundle by bundle, each
+        with its level-0 tile cell (the leaf hash the tree holds for it)."""
         reader = self.reader(size)
         n = start // TILE_WIDTH
         while n * TILE_WIDTH < size:
             try:
                 bundle = reader.bundle(n)
+                cells = split_hashes(reader.tile(0, n))
             except TileError as exc:
-                raise SourceError(f"entry bundle {n}: {exc}") from exc
+                raise SourceError(f"entry bundle or tile {n}: {exc}") from exc
             for offset, entry in enumerate(bundle):
                 index = n * TILE_WIDTH + offset
                 if index >= start:
-                    yield index, entry
+                    yield index, entry, cells[offset]
             n += 1
 
     def blob(self, digest: str) -> bytes:

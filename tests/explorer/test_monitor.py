@@ -27,7 +27,7 @@ from teelog.explorer.monitor_state import StateError, evidence_dir, load_state
 from teelog.log.checkpoint import Checkpoint
 from teelog.log.merkle import MemoryTree, leaf_hash
 from teelog.log.note import Ed25519Signer
-from teelog.log.tiles import BundleBuilder, TileBuilder
+from teelog.log.tiles import BundleBuilder, TileBuilder, encode_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 NEAR_BUNDLE = REPO / "tests/data/gpu/nearai-cloud-gpt-oss-120b-2026-04/attestation_report.json"
@@ -289,6 +289,23 @@ def test_entry_bundle_that_does_not_match_the_tree_is_caught(server, signer, tmp
     result = mon.poll()
     assert types(result.alerts) == ["log.inconsistent"]
     assert result.alerts[0]["kind"] == "bad-entries" and result.size == 2
+
+
+def test_bundles_and_tiles_that_agree_but_not_with_the_checkpoint_are_caught(
+    server, signer, tmp_path
+):
+    log = ServedLog(signer)
+    log.append(receipt(0), receipt(1))
+    mon = monitor(server, signer, tmp_path / "s.json", Sink())
+    server.log = log
+    mon.poll()
+    log.append(receipt(2), receipt(3))
+    forged = [*log.entries[:3], receipt(9)]
+    log.files["tile/entries/000.p/4"] = encode_bundle(forged)
+    log.files["tile/0/000.p/4"] = b"".join(leaf_hash(e) for e in forged)
+    result = mon.poll()
+    assert [(a["type"], a["kind"]) for a in result.alerts] == [("log.inconsistent", "bad-tiles")]
+    assert result.size == 2
 
 
 def test_checkpoint_signed_by_another_key_is_rejected_once(server, signer, tmp_path):
