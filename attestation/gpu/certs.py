@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -54,11 +54,27 @@ _link_cache: dict[tuple[bytes, bytes], None] = {}
 _link_lock = threading.Lock()
 
 
+def _fully_parsed(cert: x509.Certificate) -> x509.Certificate:
+    """``cert`` after touching every field we use: ``cryptography`` parses them lazily, and a
+    malformed one must fail here, as a :class:`CertificateError`, not later in a check."""
+    try:
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        list(cert.extensions)
+        cert.public_key()
+        cert.signature_hash_algorithm  # noqa: B018
+        cert.not_valid_before_utc  # noqa: B018
+        cert.not_valid_after_utc  # noqa: B018
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise CertificateError(f"malformed certificate: {exc}") from None
+    return cert
+
+
 @lru_cache(maxsize=4096)
 def load_certificate(der: bytes) -> x509.Certificate:
     """Parse a DER certificate (cached by its bytes: a parsed certificate is not a verdict)."""
     try:
-        return x509.load_der_x509_certificate(der)
+        return _fully_parsed(x509.load_der_x509_certificate(der))
     except ValueError as exc:
         raise CertificateError(f"not a DER X.509 certificate: {exc}") from None
 
@@ -66,7 +82,7 @@ def load_certificate(der: bytes) -> x509.Certificate:
 def load_pem_certificates(pem: bytes) -> list[x509.Certificate]:
     """Parse every certificate of a PEM text; :class:`CertificateError` if there is none."""
     try:
-        return x509.load_pem_x509_certificates(pem)
+        return [_fully_parsed(c) for c in x509.load_pem_x509_certificates(pem)]
     except ValueError as exc:
         raise CertificateError(f"not a PEM certificate list: {exc}") from None
 
@@ -140,7 +156,7 @@ def _check_link(child: x509.Certificate, issuer: x509.Certificate) -> str | None
         return f"{describe(child)} names issuer {named}, not {describe(issuer)}"
     except InvalidSignature:
         return f"signature on {describe(child)} does not verify under {describe(issuer)}"
-    except TypeError as exc:
+    except (TypeError, UnsupportedAlgorithm) as exc:
         return f"{describe(issuer)} key cannot verify {describe(child)}: {exc}"
     with _link_lock:
         if len(_link_cache) >= _LINK_CACHE_SIZE:

@@ -61,13 +61,15 @@ class NvidiaPayload:
     """A decoded ``nvidia_payload``: per-GPU evidence plus the wrapper's own (unsigned) fields.
 
     ``format`` names the wrapper: ``nras-request`` (``evidence_list`` object) or
-    ``evidence-array`` (bare list, NVAT or chutes).
+    ``evidence-array`` (bare list, NVAT or chutes). ``rejected`` lists ``(index, reason)`` of
+    entries that could not be decoded (only when decoding with ``strict=False``).
     """
 
     evidence: tuple[GpuEvidence, ...]
     nonce: bytes | None
     arch: str | None
     format: str
+    rejected: tuple[tuple[int, str], ...] = ()
 
 
 def _hex_bytes(value: Any, what: str) -> bytes:
@@ -185,22 +187,35 @@ def _reject_verdicts(doc: Any) -> None:
         )
 
 
-def _evidence_list(items: Any, default_arch: str | None) -> tuple[GpuEvidence, ...]:
+def _evidence_list(
+    items: Any, default_arch: str | None, strict: bool
+) -> tuple[tuple[GpuEvidence, ...], tuple[tuple[int, str], ...]]:
     if not isinstance(items, list):
         raise PayloadError(f"evidence list must be a list, not {type(items).__name__}")
     if not items:
         raise PayloadError("evidence list is empty")
     if len(items) > _MAX_GPUS:
         raise PayloadError(f"evidence list has {len(items)} entries, more than {_MAX_GPUS}")
-    return tuple(
-        decode_evidence_entry(item, i, default_arch=default_arch) for i, item in enumerate(items)
-    )
+    decoded: list[GpuEvidence] = []
+    rejected: list[tuple[int, str]] = []
+    for i, item in enumerate(items):
+        try:
+            decoded.append(decode_evidence_entry(item, i, default_arch=default_arch))
+        except PayloadError as exc:
+            if strict:
+                raise
+            rejected.append((i, str(exc)))
+    return tuple(decoded), tuple(rejected)
 
 
-def decode_nvidia_payload(payload: str | bytes | dict[str, Any] | list[Any]) -> NvidiaPayload:
+def decode_nvidia_payload(
+    payload: str | bytes | dict[str, Any] | list[Any], *, strict: bool = True
+) -> NvidiaPayload:
     """Decode an ``nvidia_payload`` (string or parsed JSON) into per-GPU evidence.
 
-    Raises :class:`PayloadError` for anything that is not GPU evidence in a known shape.
+    Raises :class:`PayloadError` for anything that is not GPU evidence in a known shape. With
+    ``strict=False`` an undecodable entry does not sink the others: it is listed in
+    ``rejected`` instead (the wrapper itself must still be readable).
     """
     doc: Any = payload
     if isinstance(doc, str | bytes | bytearray):
@@ -209,23 +224,20 @@ def decode_nvidia_payload(payload: str | bytes | dict[str, Any] | list[Any]) -> 
             doc = _load_json(doc)
     _reject_verdicts(doc)
     if isinstance(doc, list):
-        return NvidiaPayload(_evidence_list(doc, None), None, None, "evidence-array")
+        evidence, rejected = _evidence_list(doc, None, strict)
+        return NvidiaPayload(evidence, None, None, "evidence-array", rejected)
     if not isinstance(doc, dict):
-        raise PayloadError(
-            f"nvidia_payload must be a JSON object or list, not {type(doc).__name__}"
-        )
+        kind = type(doc).__name__
+        raise PayloadError(f"nvidia_payload must be a JSON object or list, not {kind}")
     if "evidence_list" in doc:
         arch = _arch(doc.get("arch"), "arch")
         nonce = _hex_bytes(doc["nonce"], "nonce") if doc.get("nonce") is not None else None
-        return NvidiaPayload(
-            _evidence_list(doc["evidence_list"], arch), nonce, arch, "nras-request"
-        )
+        evidence, rejected = _evidence_list(doc["evidence_list"], arch, strict)
+        return NvidiaPayload(evidence, nonce, arch, "nras-request", rejected)
     if "gpu_evidence" in doc:
         # A chutes attestation entry: its "nonce" is the client's raw nonce, not the GPU
         # requester nonce (which is derived from it), so it is not carried over.
-        return NvidiaPayload(
-            _evidence_list(doc["gpu_evidence"], None), None, None, "evidence-array"
-        )
-    raise PayloadError(
-        "nvidia_payload has no evidence_list (keys: {})".format(", ".join(sorted(doc))[:200])
-    )
+        evidence, rejected = _evidence_list(doc["gpu_evidence"], None, strict)
+        return NvidiaPayload(evidence, None, None, "evidence-array", rejected)
+    keys = ", ".join(sorted(map(str, doc)))[:200]
+    raise PayloadError(f"nvidia_payload has no evidence_list (keys: {keys})")

@@ -381,7 +381,11 @@ def verify_gpu_evidence(
         at = at.replace(tzinfo=UTC)
     result = GpuResult()
     try:
-        decoded = payload if isinstance(payload, NvidiaPayload) else decode_nvidia_payload(payload)
+        decoded = (
+            payload
+            if isinstance(payload, NvidiaPayload)
+            else decode_nvidia_payload(payload, strict=False)
+        )
     except GpuEvidenceError as exc:
         result.checks.append(Check("gpu.evidence", "fail", f"nvidia_payload unreadable: {exc}"))
         return result
@@ -393,11 +397,20 @@ def verify_gpu_evidence(
         except GpuEvidenceError as exc:
             result.checks.append(Check("gpu.rim", "fail", str(exc)))
     seen: dict[bytes, int] = {}
-    for ev in decoded.evidence:
-        _verify_one(ev, decoded, expected_nonce, at, rims, seen, result)
+    rejected = dict(decoded.rejected)
+    evidence = {ev.index: ev for ev in decoded.evidence}
+    for i in sorted({*rejected, *evidence}):
+        if i in rejected:
+            result.checks.append(Check(f"gpu.evidence[{i}]", "fail", rejected[i]))
+        else:
+            _verify_one(evidence[i], decoded, expected_nonce, at, rims, seen, result)
     result.checks.append(
         _nras_check(
-            nras, jwks, at=at, expected_nonce=expected_nonce, gpu_count=len(decoded.evidence)
+            nras,
+            jwks,
+            at=at,
+            expected_nonce=expected_nonce,
+            gpu_count=len(decoded.evidence) + len(decoded.rejected),
         )
     )
     return result

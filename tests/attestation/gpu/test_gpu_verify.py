@@ -343,3 +343,15 @@ def test_verification_time_can_be_any_instant_inside_the_window():
         assert verify_gpu_evidence(
             near_payload_text(), expected_nonce=NEAR_NONCE, at=at
         ).status == ("verified")
+
+
+def test_one_unreadable_entry_does_not_sink_the_other_gpus():
+    doc = near_payload()
+    doc["evidence_list"][5]["evidence"] = ""
+    result = verify_gpu_evidence(doc, expected_nonce=NEAR_NONCE, at=AT)
+    got = statuses(result)
+    assert got["gpu.evidence[5]"] == "fail"
+    assert "gpu.chain[5]" not in got
+    assert all(got[f"gpu.evidence[{i}]"] == "pass" for i in (0, 1, 2, 3, 4, 6, 7))
+    assert len(result.gpus) == 7
+    assert result.status == "failed"
