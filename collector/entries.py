@@ -135,8 +135,19 @@ def encode_attestation(entry: dict[str, Any], put_blob: Callable[[bytes], str]) 
         for check in item.get("checks", []):
             check["detail"] = _shorten(check.get("detail"))
     data = canonical(short)
-    while len(data) > MAX_ENTRY_BYTES and short["attestations"]:
-        short["attestations"].pop()
+    if len(data) > MAX_ENTRY_BYTES:
+        # RFC 8785 writes a list as "[" + ",".join(items) + "]", so the size of a prefix of the
+        # list is known without re-encoding the entry for every candidate length.
+        items = short["attestations"]
+        short["attestations"] = []
+        room = MAX_ENTRY_BYTES - len(canonical(short))
+        keep, used = 0, 0
+        for item in items:
+            size = len(canonical(item)) + (1 if keep else 0)
+            if used + size > room:
+                break
+            keep, used = keep + 1, used + size
+        short["attestations"] = items[:keep]
         data = canonical(short)
     if len(data) > MAX_ENTRY_BYTES:
         raise EntryTooLarge(f"attestation entry of node {entry['node']!r} is {len(data)} bytes")

@@ -1,0 +1,9 @@
+"""Fixtures for the collector's tests (helpers live in ``collector_fakes``)."""
+
+from collector_fakes import (  # noqa: F401  (pytest fixtures, found by name)
+    collateral,
+    data_dir,
+    fake_node,
+    log,
+    receiver,
+)
