@@ -36,7 +36,14 @@ from .note import Ed25519Signer, NoteError
 from .proof_bundle import format_tlog_proof
 from .sequencer import LogStateError, Sequencer, publish_checkpoint, reconcile_published_checkpoint
 from .storage import LogStore, SignedHead, holder_identity, make_engine
-from .tiles import TileError, TileReader, check_entry
+from .tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    TileError,
+    TileReader,
+    check_entry,
+    parse_tile_path,
+)
 
 DATABASE_URL_ENV = "TEELOG_DATABASE_URL"
 
@@ -251,6 +258,30 @@ class Log:
         cp = parse_checkpoint(note)
         proof = self.inclusion_proof(index, cp.size)
         return format_tlog_proof(index, proof, note, extra)
+
+    def published_file(self, path: str) -> Path:
+        """The file behind tlog-tiles resource ``path`` (``tile/...``) if the log published it.
+
+        A full tile is published once the latest checkpoint covers it; a partial tile or bundle
+        of width W only if some signed checkpoint had exactly that width.  Files written by a
+        batch that never committed are thus never served as immutable resources.  Raises
+        :class:`TileError` saying why not.
+        """
+        addr = parse_tile_path(path)
+        level = 0 if addr.level is None else addr.level
+        shift = TILE_HEIGHT * level
+        if addr.width == TILE_WIDTH:
+            size = self.checkpoint().size
+            if (addr.n + 1) * TILE_WIDTH > size >> shift:
+                raise TileError(f"{path} is not covered by the latest checkpoint (size {size})")
+        else:
+            cells = addr.n * TILE_WIDTH + addr.width
+            if not self.store.has_checkpoint_between(cells << shift, (cells + 1) << shift):
+                raise TileError(f"no signed checkpoint has {path} as its partial tile")
+        file = self.tiles_dir / addr.path
+        if not file.is_file():
+            raise TileError(f"{path} is no longer stored (use the full tile)")
+        return file
 
     # --- writing --------------------------------------------------------------------------------
 

@@ -248,6 +248,36 @@ class MemoryTree:
         return root(self, self.size if size is None else size)
 
 
+class CompactRange:
+    """The hashes of the complete subtrees making up ``D[0:size]`` (the tree's right edge).
+
+    Enough to extend the tree leaf by leaf and compute its root, as monitors that re-hash every
+    entry do (Cert Spotter's collapsed tree).  ``hashes[i]`` covers ``2**levels[i]`` leaves.
+    """
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        want = [lvl for lvl, _ in range_nodes(0, size)] if size else []
+        if len(hashes) != len(want):
+            raise ValueError(f"a compact range of size {size} has {len(want)} hashes")
+        self.size = size
+        self.levels = want
+        self.hashes = list(hashes)
+
+    def append(self, leaf: bytes) -> None:
+        """Add one leaf hash on the right."""
+        level, h = 0, leaf
+        while self.levels and self.levels[-1] == level:
+            self.levels.pop()
+            h = node_hash(self.hashes.pop(), h)
+            level += 1
+        self.levels.append(level)
+        self.hashes.append(h)
+        self.size += 1
+
+    def root(self) -> bytes:
+        return fold_range(self.hashes) if self.hashes else EMPTY_ROOT
+
+
 # --- verification -------------------------------------------------------------------------------
 
 

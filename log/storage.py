@@ -214,6 +214,14 @@ class LogStore:
             row = conn.execute(select(_HISTORY.c.note).where(_HISTORY.c.size == size)).first()
         return None if row is None else row[0]
 
+    def has_checkpoint_between(self, lo: int, hi: int) -> bool:
+        """Whether the log signed a checkpoint with ``lo <= size < hi``."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(_HISTORY.c.size).where(_HISTORY.c.size >= lo, _HISTORY.c.size < hi).limit(1)
+            ).first()
+        return row is not None
+
     def commit_batch(
         self,
         old: SignedHead,

@@ -1,0 +1,164 @@
+"""``teelog log init|vkey|append|prove|verify``: operate and audit a transparency log."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``teelog log ...`` to the top-level parser."""
+    log = sub.add_parser("log", help="operate or audit the transparency log")
+    cmds = log.add_subparsers(dest="log_command", metavar="COMMAND", required=True)
+
+    p = cmds.add_parser("init", help="create a log and its Ed25519 signing key")
+    p.add_argument("--data", required=True, type=Path, help="data directory")
+    p.add_argument("--origin", required=True, help="checkpoint origin, e.g. example.org/log")
+    p.set_defaults(func=cmd_init)
+
+    p = cmds.add_parser("vkey", help="print the log's verifier key")
+    p.add_argument("--data", required=True, type=Path, help="data directory")
+    p.set_defaults(func=cmd_vkey)
+
+    p = cmds.add_parser("append", help="append each file's bytes as one entry; print indexes")
+    p.add_argument("--data", required=True, type=Path, help="data directory")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.set_defaults(func=cmd_append)
+
+    p = cmds.add_parser("prove", help="print a c2sp.org/tlog-proof@v1 for an entry")
+    p.add_argument("--data", required=True, type=Path, help="data directory")
+    p.add_argument("--index", required=True, type=int, help="entry index")
+    p.add_argument("--size", type=int, help="a signed tree size (default: the latest)")
+    p.set_defaults(func=cmd_prove)
+
+    p = cmds.add_parser(
+        "verify",
+        help="audit a served log: signature, root from tiles and bundles, consistency",
+    )
+    p.add_argument("--url", required=True, help="log prefix, e.g. http://127.0.0.1:8000/log")
+    p.add_argument("--vkey", required=True, help="the log's verifier key, or a file holding it")
+    p.add_argument("--state", type=Path, help="JSON file with the last verified state")
+    p.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout (seconds)")
+    p.set_defaults(func=cmd_verify)
+
+
+def _fail(msg: str, code: int = 1) -> int:
+    print(f"teelog log: {msg}", file=sys.stderr)
+    return code
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .log import Log, LogError
+
+    try:
+        log = Log.create(args.data, args.origin)
+    except LogError as e:
+        return _fail(str(e))
+    print(log.vkey)
+    log.close()
+    return 0
+
+
+def cmd_vkey(args: argparse.Namespace) -> int:
+    from .note import Ed25519Signer, NoteError
+
+    try:
+        signer = Ed25519Signer.from_skey((args.data / "log.skey").read_text())
+    except FileNotFoundError:
+        return _fail(f"{args.data} holds no log (no log.skey)")
+    except NoteError as e:
+        return _fail(f"log.skey: {e}")
+    print(signer.vkey)
+    return 0
+
+
+def cmd_append(args: argparse.Namespace) -> int:
+    from .log import Log, LogError
+    from .sequencer import LogStateError
+    from .tiles import MAX_ENTRY_SIZE
+
+    entries = []
+    for path in args.files:
+        try:
+            entries.append(path.read_bytes())
+        except OSError as e:
+            return _fail(f"cannot read {path}: {e.strerror}")
+    for path, entry in zip(args.files, entries, strict=True):
+        if len(entry) > MAX_ENTRY_SIZE:
+            return _fail(
+                f"{path} is {len(entry)} bytes; an entry is at most {MAX_ENTRY_SIZE} bytes "
+                "(nothing was appended)"
+            )
+    try:
+        log = Log.open(args.data)
+    except (LogError, LogStateError) as e:
+        return _fail(str(e))
+    try:
+        for idx in log.append_many(entries):
+            print(idx)
+    finally:
+        log.close()
+    return 0
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from .log import Log, LogError
+    from .merkle import ProofError
+    from .sequencer import LogStateError
+
+    try:
+        log = Log.open(args.data)
+    except (LogError, LogStateError) as e:
+        return _fail(str(e))
+    try:
+        sys.stdout.write(log.tlog_proof(args.index, args.size))
+    except (ProofError, IndexError) as e:
+        return _fail(str(e))
+    finally:
+        log.close()
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import httpx
+
+    from .audit import AuditError, AuditState, audit
+    from .note import Ed25519Verifier, NoteError, parse_vkey
+
+    vkey_text = args.vkey
+    if Path(vkey_text).is_file():
+        vkey_text = Path(vkey_text).read_text().strip()
+    try:
+        key = parse_vkey(vkey_text)
+    except NoteError as e:
+        return _fail(f"--vkey: {e}", 2)
+    if not isinstance(key, Ed25519Verifier):
+        return _fail("--vkey must be the log's Ed25519 (type 0x01) key", 2)
+    prefix = args.url.rstrip("/")
+    client = httpx.Client(timeout=args.timeout, follow_redirects=True)
+
+    def fetch(path: str) -> bytes:
+        r = client.get(f"{prefix}/{path}")
+        if r.status_code == 404:
+            raise FileNotFoundError(path)
+        if r.status_code != 200:
+            raise AuditError(f"GET {prefix}/{path}: HTTP {r.status_code}")
+        return r.content
+
+    try:
+        state = AuditState.load(args.state) if args.state else None
+        report, new_state = audit(fetch, key, state)
+    except AuditError as e:
+        return _fail(f"FAILED: {e}")
+    except httpx.HTTPError as e:
+        return _fail(f"cannot reach {prefix}: {e}")
+    finally:
+        client.close()
+    for line in report.lines:
+        print(line)
+    if args.state:
+        new_state.save(args.state)
+        print(f"state saved to {args.state}")
+    print("OK")
+    return 0
