@@ -26,6 +26,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .errors import PayloadError
@@ -130,16 +131,22 @@ def decode_report(value: Any, what: str = "evidence") -> tuple[bytes, str]:
 
 def decode_certificate_chain(value: Any, what: str = "certificate") -> tuple[bytes, ...]:
     """Decode a ``certificate`` field (base64 of PEM text, or PEM text) to DER certificates."""
+    if not isinstance(value, str | bytes):
+        raise PayloadError(f"{what} must be a string, not {type(value).__name__}")
+    return _decode_chain(value, what)
+
+
+@lru_cache(maxsize=1024)
+def _decode_chain(value: str | bytes, what: str) -> tuple[bytes, ...]:
+    # Memoised: a node's chains repeat in every bundle; decoding is pure (errors are not cached).
     if isinstance(value, bytes):
         pem = value
-    elif isinstance(value, str):
+    else:
         stripped = value.strip()
         if stripped.startswith("-----BEGIN"):
             pem = stripped.encode("ascii", "replace")
         else:
             pem = _b64("".join(stripped.split()), what)
-    else:
-        raise PayloadError(f"{what} must be a string, not {type(value).__name__}")
     ders: list[bytes] = []
     for block in _PEM_CERT.finditer(pem):
         try:

@@ -23,6 +23,7 @@ signature, with SHA-384 (SPDM 1.1 has no signing-context prefix).
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -75,6 +76,10 @@ _TYPE_BY_NAME = {name: t for t, name in OPAQUE_TYPE_NAMES.items()}
 FEATURE_FLAGS = {0: "SPT", 1: "MPT", 2: "PPCIE"}
 # One-byte status fields (NVDEC0_STATUS, PROTECTED_PCIE_STATUS): NVIDIA BaseSettings constants.
 STATUS_BYTES = {0xAA: "enabled", 0x55: "disabled"}
+
+
+# index u8 | spec u8 | size u16 | DMTF value type u8 | DMTF value size u16 (DSP0274 Table 45/46)
+_BLOCK_HEADER = struct.Struct("<BBHBH")
 
 
 def _u16(data: bytes, off: int) -> int:
@@ -293,7 +298,7 @@ class AttestationReport:
 
     @property
     def nonzero_blocks(self) -> int:
-        return sum(1 for b in self.response.blocks if any(b.value))
+        return sum(1 for b in self.response.blocks if b.value.strip(b"\0"))
 
 
 def parse_request(data: bytes) -> MeasurementRequest:
@@ -321,16 +326,15 @@ def _parse_blocks(data: bytes, start: int, length: int, count: int) -> tuple[Mea
     seen: set[int] = set()
     off, end = start, start + length
     while off < end:
-        if end - off < 4:
+        if end - off < 7:
             raise SpdmError("truncated measurement block header", off)
-        index, spec, size = data[off], data[off + 1], _u16(data, off + 2)
+        index, spec, size, dmtf_type, value_size = _BLOCK_HEADER.unpack_from(data, off)
         if not spec & DMTF_MEASUREMENT_SPEC:
             raise SpdmError(
                 f"measurement block {index}: specification 0x{spec:02x} is not DMTF", off
             )
         if size < 3 or off + 4 + size > end:
             raise SpdmError(f"measurement block {index}: size {size} overruns the record", off)
-        dmtf_type, value_size = data[off + 4], _u16(data, off + 5)
         if value_size != size - 3:
             raise SpdmError(
                 f"measurement block {index}: value size {value_size} != block size {size} - 3", off
