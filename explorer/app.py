@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, request
+from sqlalchemy import Engine, create_engine
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -66,6 +67,19 @@ class Explorer:
     config: ExplorerConfig
     verify_limiter: RateLimiter
     collateral: Any = None  # explorer.verifying.CollateralPool
+
+
+def read_engine(engine: Engine) -> Engine:
+    """An engine for the explorer's reads.
+
+    The log's SQLite engine opens every transaction with ``BEGIN IMMEDIATE`` (right for its
+    writes), which would make each page view take the database's write lock; reads go through
+    a plain engine on the same file instead, which in WAL mode never blocks or is blocked by
+    the writer. Other databases (PostgreSQL) share the log's engine and pool.
+    """
+    if engine.url.get_backend_name() != "sqlite":
+        return engine
+    return create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 60})
 
 
 def explorer() -> Explorer:
@@ -117,7 +131,7 @@ def create_app(
     state = Explorer(
         log=log,
         indexer=indexer,
-        store=Store(log.engine),
+        store=Store(read_engine(log.engine)),
         config=settings,
         verify_limiter=RateLimiter(settings.verify_rate, 60.0),
     )

@@ -1,0 +1,116 @@
+"""The verify page: real inputs verified as of a chosen time, never logged; size and rate limits."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from explorer_fixtures import BUNDLE, DATA, SIGNATURES
+
+from teelog.explorer import create_app
+from teelog.explorer.ratelimit import RateLimiter
+
+
+def _app(built, **config):
+    return create_app(built.data_dir, log=built.log, config={"index_interval": 0, **config})
+
+
+def test_verifies_the_real_bundle_at_its_pinned_time_without_logging_it(built):
+    client = _app(built).test_client()
+    size = built.log.checkpoint().size
+    resp = client.post(
+        "/verify",
+        data={
+            "file": (io.BytesIO(BUNDLE.read_bytes()), "report.json"),
+            "kind": "auto",
+            "at": "2026-03-11T03:33:20Z",
+        },
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "Read as a report" in html
+    assert "tdx.quote" in html and "eventlog.rtmr" in html
+    assert "No nonce was given" in html
+    # the model attestation's quote verifies with the collateral already in the log
+    assert "UpToDate" in html
+    assert built.log.checkpoint().size == size
+
+
+def test_verifies_real_signature_samples_valid_and_invalid(built):
+    client = _app(built).test_client()
+    samples = json.loads(SIGNATURES.read_text())["samples"]
+    seen = set()
+    for sample in samples:
+        text = json.dumps(sample["signature_response"])
+        html = client.post("/verify", data={"text": text}).get_data(as_text=True)
+        assert "Read as a receipt" in html
+        ok = sample["expected"]["signature_valid"]
+        assert ('receipt.signature</code></td><td><span class="badge ok">' in html) == ok
+        seen.add(ok)
+    assert seen == {True, False}
+
+
+def test_verifies_a_bare_quote(built):
+    client = _app(built).test_client()
+    quote = (DATA / "tdx" / "dcapqvl_tdx_v5.quote.bin").read_bytes()
+    resp = client.post(
+        "/verify",
+        data={"file": (io.BytesIO(quote), "quote.bin"), "at": "2026-03-05T10:50:03Z"},
+        content_type="multipart/form-data",
+    )
+    html = resp.get_data(as_text=True)
+    assert "Read as a quote" in html and "tdx.quote" in html
+
+
+def test_rejects_garbage_with_a_clear_message(built):
+    client = _app(built).test_client()
+    resp = client.post("/verify", data={"text": '{"hello": 1}', "kind": "report"})
+    assert resp.status_code == 422
+    assert "not a report teelog can read" in resp.get_data(as_text=True)
+    assert client.post("/verify", data={"text": "  "}).status_code == 400
+    bad_time = client.post("/verify", data={"text": "00", "at": "yesterday"})
+    assert "is not RFC 3339" in bad_time.get_data(as_text=True)
+
+
+def test_input_larger_than_the_limit_is_refused(built):
+    client = _app(built, verify_max_bytes=1000).test_client()
+    resp = client.post("/verify", data={"text": "a" * 1001})
+    assert resp.status_code == 413
+    huge = client.post("/verify", data={"text": "a" * 200_000})
+    assert huge.status_code == 413
+
+
+def test_each_client_address_is_rate_limited(built):
+    client = _app(built, verify_rate=2).test_client()
+    codes = [client.post("/verify", data={"text": "00"}).status_code for _ in range(3)]
+    assert codes[:2] != [429, 429] and codes[2] == 429
+    limited = client.post("/verify", data={"text": "00"})
+    assert limited.headers["Retry-After"]
+    other = client.post("/verify", data={"text": "00"}, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code != 429
+
+
+def test_forwarded_for_counts_only_behind_a_trusted_proxy(built):
+    client = _app(built, verify_rate=1).test_client()
+    client.post("/verify", data={"text": "00"}, headers={"X-Forwarded-For": "1.1.1.1"})
+    spoofed = client.post("/verify", data={"text": "00"}, headers={"X-Forwarded-For": "2.2.2.2"})
+    assert spoofed.status_code == 429  # the header is ignored: same socket address
+    proxied = _app(built, verify_rate=1, trusted_proxies=1).test_client()
+    proxied.post("/verify", data={"text": "00"}, headers={"X-Forwarded-For": "1.1.1.1"})
+    other = proxied.post("/verify", data={"text": "00"}, headers={"X-Forwarded-For": "2.2.2.2"})
+    assert other.status_code != 429
+
+
+def test_rate_limiter_refills_over_time_and_bounds_memory():
+    now = [0.0]
+    limiter = RateLimiter(2, 60.0, max_clients=3, clock=lambda: now[0])
+    assert limiter.acquire("a") == 0.0 and limiter.acquire("a") == 0.0
+    wait = limiter.acquire("a")
+    assert 29.0 < wait <= 30.0
+    now[0] += 30.0
+    assert limiter.acquire("a") == 0.0
+    for key in "bcdef":
+        limiter.acquire(key)
+    assert len(limiter._buckets) <= 3
+    assert RateLimiter(0).acquire("x") > 0
