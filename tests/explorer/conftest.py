@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from explorer_fixtures import Built, build_log
-
 from teelog.explorer import create_app
 
 

@@ -7,7 +7,6 @@ import base64
 
 import pytest
 from explorer_fixtures import NODE, append_raw
-
 from teelog.log import parse_vkey, verify_tlog_proof
 
 

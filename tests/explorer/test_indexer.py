@@ -6,7 +6,6 @@ import json
 
 from explorer_fixtures import MODEL_ADDRESS, NODE, append_attestation, append_raw, verified_bundle
 from sqlalchemy import delete, func, select
-
 from teelog.explorer import schema
 from teelog.explorer.entry_view import normalise_value, parse_entry
 from teelog.explorer.indexer import Indexer

@@ -8,7 +8,6 @@ import time
 from xml.etree import ElementTree as ET
 
 from explorer_fixtures import NODE, append_attestation, verified_bundle
-
 from teelog.explorer import create_app
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -7,7 +7,6 @@ import json
 import re
 
 from explorer_fixtures import MODEL_ADDRESS, NODE, append_attestation, append_raw, verified_bundle
-
 from teelog.explorer.app import CSP
 from teelog.log import leaf_hash, parse_vkey, verify_consistency, verify_inclusion
 from teelog.log.checkpoint import open_checkpoint
@@ -108,7 +107,6 @@ def test_receipt_page_shows_signed_text_signer_and_missing_vouching(client, buil
 
 def test_receipt_page_links_the_attestation_that_vouched(fresh, fresh_client):
     from explorer_fixtures import make_receipt
-
     from teelog.collector.entries import encode_receipt
 
     att = fresh.attestation_indexes[0]
@@ -156,7 +154,7 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 def test_hostile_node_names_event_log_and_compose_file_are_inert(fresh, fresh_client):
-    raw, doc, _ = verified_bundle()
+    _raw, doc, _ = verified_bundle()
     model = doc["model_attestations"][0]
     model["event_log"][-1]["event_payload"] = HOSTILE.encode().hex()
     model["event_log"][-1]["event"] = HOSTILE

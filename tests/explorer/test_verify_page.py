@@ -6,7 +6,6 @@ import io
 import json
 
 from explorer_fixtures import BUNDLE, DATA, SIGNATURES
-
 from teelog.explorer import create_app
 from teelog.explorer.ratelimit import RateLimiter
 
