@@ -1,7 +1,7 @@
 """The collector's state: SQLModel tables in the log's database (``Log.engine``).
 
 Every table is prefixed ``collector_``. The explorer reads them (read-only) to show node health
-and change events. Times are naive ``datetime`` values in UTC (SQLite keeps no zone).
+and change events. Times are aware UTC ``datetime`` values (SQLModel's UTC column type).
 
 Invariants:
 - ``collector_receipt`` has one row per ``(node, node_instance, seq)``; its ``entry`` bytes are
@@ -23,8 +23,8 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    """Now, as the naive UTC ``datetime`` these tables store."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Now, as the aware UTC ``datetime`` these tables store."""
+    return datetime.now(UTC)
 
 
 class CollectorNode(SQLModel, table=True):

@@ -69,11 +69,11 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def naive(moment: datetime) -> datetime:
-    """``moment`` as the naive UTC ``datetime`` the state tables store."""
+def utc(moment: datetime) -> datetime:
+    """``moment`` as the aware UTC ``datetime`` the state tables store (naive means UTC)."""
     if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +146,7 @@ class Recorder:
         summary: dict[str, Any],
         observed_at: datetime,
     ) -> tuple[tuple[FieldChange, ...], int | None]:
-        moment = naive(observed_at)
+        moment = utc(observed_at)
         with Session(self.log.engine) as session:
             state = session.get(CollectorNode, node) or CollectorNode(name=node, url=url or "")
             if url:
@@ -261,7 +261,7 @@ class AttestationPoller:
                 session.add(state)
                 session.commit()
             due = state.next_attempt_at
-        if not force and due is not None and naive(started) < due:
+        if not force and due is not None and utc(started) < due:
             return PollOutcome(node=node.name, skipped=True)
         nonce = secrets.token_hex(32)
         try:
@@ -291,8 +291,8 @@ class AttestationPoller:
         with Session(self.recorder.log.engine) as session:
             state = session.get(CollectorNode, self.node.name)
             assert state is not None  # created by poll() before fetching
-            state.last_attempt_at = naive(moment)
-            state.last_success_at = naive(moment)
+            state.last_attempt_at = utc(moment)
+            state.last_success_at = utc(moment)
             state.consecutive_failures = 0
             state.next_attempt_at = None
             state.polls += 1
@@ -305,14 +305,14 @@ class AttestationPoller:
         with Session(self.recorder.log.engine) as session:
             state = session.get(CollectorNode, self.node.name)
             assert state is not None
-            state.last_attempt_at = naive(now)
+            state.last_attempt_at = utc(now)
             state.last_error = exc.message[:2000]
             state.last_error_kind = exc.kind
-            state.last_error_at = naive(now)
+            state.last_error_at = utc(now)
             state.consecutive_failures += 1
             state.polls += 1
             delay = backoff_delay(self.node, state.consecutive_failures, self.node.interval)
-            state.next_attempt_at = naive(now + timedelta(seconds=delay))
+            state.next_attempt_at = utc(now + timedelta(seconds=delay))
             session.add(state)
             session.commit()
 

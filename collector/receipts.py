@@ -29,11 +29,11 @@ from typing import Any
 from sqlmodel import Session, select
 from teelog.attestation.verdict import Check, status_of
 
-from .clients import NodeError, ReceiptPage, ReceiptsClient
+from .clients import NodeError, NoReceiptsFeed, ReceiptPage, ReceiptsClient
 from .config import NodeConfig
 from .entries import encode_receipt, receipt_entry
 from .models import CollectorNode, CollectorReceipt, CollectorReceiptCursor, CollectorSigner
-from .poll import Clock, LogLike, backoff_delay, naive
+from .poll import Clock, LogLike, backoff_delay, utc
 
 logger = logging.getLogger("teelog.collector.receipts")
 
@@ -53,6 +53,7 @@ class ReceiptsOutcome:
     missing: int = 0
     error: NodeError | None = None
     skipped: bool = False
+    no_feed: bool = False  # the node answered 404: it publishes no receipts
 
 
 def signer_check(
@@ -131,11 +132,13 @@ class ReceiptsPoller:
             cursor = self._cursor(session)
             due = cursor.next_attempt_at
             node_state = session.get(CollectorNode, name)
-        if not force and due is not None and naive(self.clock()) < due:
+        if not force and due is not None and utc(self.clock()) < due:
             return ReceiptsOutcome(node=name, skipped=True)
         if node_state is None or node_state.polls == 0:
             # Give the first attestation poll the chance to vouch for the signer first.
             return ReceiptsOutcome(node=name, skipped=True)
+        if node_state.format not in (None, "vllm-proxy"):
+            return ReceiptsOutcome(node=name, skipped=True)  # gateways publish no receipts
         appended = already = missing = 0
         try:
             for _ in range(MAX_PAGES_PER_RUN):
@@ -144,6 +147,9 @@ class ReceiptsPoller:
                 appended, already, missing = appended + a, already + b, missing + m
                 if not page.has_more or not page.items:
                     break
+        except NoReceiptsFeed as exc:
+            self._failed(exc)
+            return ReceiptsOutcome(node=name, appended=appended, no_feed=True)
         except NodeError as exc:
             self._failed(exc)
             return ReceiptsOutcome(
@@ -249,7 +255,7 @@ class ReceiptsPoller:
     def _succeeded(self) -> None:
         with Session(self.log.engine) as session:
             cursor = self._cursor(session)
-            cursor.last_success_at = naive(self.clock())
+            cursor.last_success_at = utc(self.clock())
             cursor.consecutive_failures = 0
             cursor.next_attempt_at = None
             cursor.feed_available = True
@@ -258,12 +264,13 @@ class ReceiptsPoller:
 
     def _failed(self, exc: NodeError) -> None:
         now = self.clock()
-        logger.warning("node %s receipts: %s: %s", self.node.name, exc.kind, exc.message)
+        level = logging.INFO if exc.kind == "no_feed" else logging.WARNING
+        logger.log(level, "node %s receipts: %s: %s", self.node.name, exc.kind, exc.message)
         with Session(self.log.engine) as session:
             cursor = self._cursor(session)
             cursor.last_error = exc.message[:2000]
             cursor.last_error_kind = exc.kind
-            cursor.last_error_at = naive(now)
+            cursor.last_error_at = utc(now)
             cursor.consecutive_failures += 1
             cursor.feed_available = exc.kind != "no_feed"
             delay = backoff_delay(
@@ -271,7 +278,7 @@ class ReceiptsPoller:
             )
             if exc.kind == "no_feed":  # ask again rarely: the node may gain a feed on upgrade
                 delay = max(delay, self.node.max_backoff)
-            cursor.next_attempt_at = naive(now + timedelta(seconds=delay))
+            cursor.next_attempt_at = utc(now + timedelta(seconds=delay))
             session.add(cursor)
             session.commit()
 

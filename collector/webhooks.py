@@ -45,6 +45,10 @@ MAX_BACKOFF = 3600.0
 DEFAULT_TOLERANCE = 300
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     """Hex HMAC-SHA256 of ``"<timestamp>." + body`` under ``secret``."""
     return hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -91,7 +95,7 @@ def event_body(event: CollectorChangeEvent, changes: Sequence[Any]) -> bytes:
         "type": "measurement.changed",
         "id": event.id,
         "node": event.node,
-        "time": event.time.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": _utc(event.time).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "old_index": event.old_index,
         "new_index": event.new_index,
         "changes": [c.to_json() for c in changes],
@@ -183,7 +187,7 @@ class WebhookOutbox:
         self.transport = transport
 
     def _now(self) -> datetime:
-        return self.clock().astimezone(UTC).replace(tzinfo=None)
+        return self.clock().astimezone(UTC)
 
     def enqueue(self, session: Session, event: CollectorChangeEvent, changes: Sequence[Any]) -> int:
         """Add an outbox row per webhook subscribed to ``event.node`` (caller commits)."""

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -253,3 +254,113 @@ def receiver(fake_node: Callable[[], FakeNode]) -> Receiver:
 
     node.routes["/hook"] = handle
     return rec
+
+
+@contextmanager
+def serve_app(app: object) -> Iterator[str]:
+    """Run an ASGI ``app`` with uvicorn on 127.0.0.1:<ephemeral> in a thread; yield its URL."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="auto"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class TeelogNode:
+    """teelog's own node (``--quote-provider none``, no GPU) in front of the demo upstream."""
+
+    journal_path: Path
+    upstream: str
+    url: str = ""
+    _ctx: Any = None
+    journal: Any = None
+
+    def start(self) -> TeelogNode:
+        from teelog.node.app import create_app
+        from teelog.node.gpu import NoGpuEvidenceProvider
+        from teelog.node.journal import Journal
+        from teelog.node.keys import SigningKeys
+        from teelog.node.quote import NoQuoteProvider
+        from teelog.node.settings import NodeSettings
+
+        self.journal = Journal(self.journal_path)
+        app = create_app(
+            NodeSettings(upstream=self.upstream), keys=SigningKeys.random(),
+            journal=self.journal, quotes=NoQuoteProvider(), gpus=NoGpuEvidenceProvider(),
+        )
+        self._ctx = serve_app(app)
+        self.url = self._ctx.__enter__()
+        return self
+
+    def stop(self) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(None, None, None)
+            self.journal.close()
+            self._ctx = None
+
+    def chat(self, text: str) -> str:
+        """One chat completion through the node; returns its chat id."""
+        import httpx
+
+        body = {"model": "teelog-demo-echo", "messages": [{"role": "user", "content": text}]}
+        response = httpx.post(self.url + "/v1/chat/completions", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()["id"]
+
+
+@pytest.fixture(scope="session")
+def demo_upstream() -> Iterator[str]:
+    from teelog.node.demo_upstream import create_demo_upstream
+
+    with serve_app(create_demo_upstream()) as url:
+        yield url
+
+
+@pytest.fixture
+def teelog_node(tmp_path: Path, demo_upstream: str) -> Iterator[Callable[..., TeelogNode]]:
+    """Factory of teelog nodes (journal in tmp_path unless given); all stopped at the end."""
+    nodes: list[TeelogNode] = []
+
+    def start(journal: Path | None = None) -> TeelogNode:
+        node = TeelogNode(journal or tmp_path / "journal.sqlite", demo_upstream).start()
+        nodes.append(node)
+        return node
+
+    yield start
+    for node in nodes:
+        node.stop()
+
+
+def entries_of(log: Any, type_: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """Every entry of the log (index, parsed JSON), optionally of one type."""
+    size = log.checkpoint().size
+    out = [(i, json.loads(log.entry(i))) for i in range(size)]
+    return [(i, e) for i, e in out if type_ is None or e["type"] == type_]
+
+
+def collector_config(data: Path, nodes: list[dict[str, Any]], **extra: Any) -> Any:
+    """A parsed collector config for ``data`` with test collateral."""
+    from teelog.collector.config import parse_config
+
+    doc: dict[str, Any] = {
+        "log": {"data": str(data)},
+        "nodes": nodes,
+        "collateral": {"files": [str(p) for p in COLLATERAL_FILES]},
+    }
+    doc.update(extra)
+    return parse_config(doc)
