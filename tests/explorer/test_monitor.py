@@ -592,3 +592,30 @@ def test_cli_once_follows_the_log_and_alerts_to_a_webhook(server, signer, tmp_pa
     assert main(argv) == 0
     assert len(server.hooks) == 1
     assert main([*argv[:3], "--vkey", "not-a-key", *argv[5:]]) == 2
+
+
+# --- against the explorer -------------------------------------------------------------------------
+
+
+def test_monitor_audits_the_explorer_served_log_of_real_data_without_alerts(app, built, tmp_path):
+    """The explorer's /log/ (tiles, bundles, blobs) of the real NEAR AI bundle and receipts:
+    every verdict re-verifies offline to what was logged."""
+    from teelog.explorer.monitor import reverify_with_teelog
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sink = Sink()
+        mon = Monitor(
+            HttpLog(f"http://127.0.0.1:{server.server_port}/log/"),
+            built.log.vkey,
+            tmp_path / "s.json",
+            sink,
+            reverify=reverify_with_teelog,
+        )
+        result = mon.poll()
+    finally:
+        server.shutdown()
+    assert result.size == built.log.checkpoint().size == result.entries_read
+    assert sink.alerts == []

@@ -81,6 +81,19 @@ def test_real_near_docs_receipt_signature_verifies_in_the_browser(page, site, bu
     assert f"signed by {address}" in page.inner_text("#browser-verify")
 
 
+def test_real_near_docs_sample_whose_signature_fails_turns_red(page, site, built):
+    """One NEAR AI docs sample recovers to another address than it claims (the collector logged
+    it as failed); the browser finds that by itself."""
+    failed = [
+        i
+        for i, e in zip(built.receipt_indexes, built.receipts, strict=True)
+        if e["node_instance"] == "journal-docs" and e["status"] == "failed"
+    ]
+    assert failed
+    assert browser_verdict(page, f"{site}/entries/{failed[0]}") == "fail"
+    assert "recovers to" in page.inner_text("#browser-verify")
+
+
 def test_test_key_receipt_verifies_green_too(page, site, built):
     index = built.receipt_indexes[0]
     assert browser_verdict(page, f"{site}/entries/{index}") == "ok"
