@@ -125,19 +125,19 @@ def parse_rim(xml: bytes, name: str = "RIM") -> ReferenceManifest:
     return ReferenceManifest(name, product, version, kind, golden, bytes(xml))
 
 
-def load_rim_dir(directory: str | Path) -> list[ReferenceManifest]:
-    """Every parseable RIM (``*.xml``, ``*.swidtag``) in ``directory``; others are ignored."""
+def load_rim_dir(directory: str | Path) -> tuple[list[ReferenceManifest], list[str]]:
+    """Every RIM (``*.xml``, ``*.swidtag``) in ``directory``, and why the unreadable ones are."""
     path = Path(directory)
     if not path.is_dir():
         raise RimError(f"RIM directory {path} does not exist")
-    rims = []
+    rims, problems = [], []
     for file in sorted(path.iterdir()):
         if file.suffix.lower() in RIM_SUFFIXES and file.is_file():
             try:
                 rims.append(parse_rim(file.read_bytes(), file.name))
-            except RimError:
-                continue
-    return rims
+            except (RimError, OSError) as exc:
+                problems.append(f"{file.name} unreadable: {exc}")
+    return rims, problems
 
 
 def _signer_chain(xml: bytes) -> list[bytes]:

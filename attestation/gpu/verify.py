@@ -128,7 +128,13 @@ class _RimContext:
     def __init__(self, directory: Path, at: datetime) -> None:
         self.directory = directory
         self.at = at
-        self.rims = rim.load_rim_dir(directory)
+        self.error: str | None = None
+        self.rims: list[rim.ReferenceManifest] = []
+        self.problems: list[str] = []
+        try:
+            self.rims, self.problems = rim.load_rim_dir(directory)
+        except GpuEvidenceError as exc:
+            self.error = str(exc)
         self._signatures: dict[str, rim.RimSignature] = {}
 
     def signature(self, manifest: rim.ReferenceManifest) -> rim.RimSignature:
@@ -169,7 +175,7 @@ def _check_rim(name: str, report: AttestationReport, chip: str, ctx: _RimContext
         if not ok:
             return Check(name, "fail", detail)
     if missing:
-        return Check(name, "skip", "; ".join(missing + notes), required=False)
+        return Check(name, "skip", "; ".join(missing + notes + ctx.problems), required=False)
     unsigned = [m.name for m in chosen if not ctx.signature(m).ok]
     if unsigned:
         return Check(name, "warn", "; ".join(notes) + " (RIM signatures not verified)")
@@ -339,6 +345,8 @@ def _verify_one(
     name = f"gpu.rim[{i}]"
     if rims is None:
         checks.append(Check(name, "skip", "no reference files (RIMs) given", required=False))
+    elif rims.error is not None:
+        checks.append(Check(name, "fail", rims.error))
     else:
         checks.append(_check_rim(name, report, chip or "", rims))
 
@@ -390,12 +398,7 @@ def verify_gpu_evidence(
         result.checks.append(Check("gpu.evidence", "fail", f"nvidia_payload unreadable: {exc}"))
         return result
     result.payload = decoded
-    rims: _RimContext | None = None
-    if rim_dir is not None:
-        try:
-            rims = _RimContext(Path(rim_dir), at)
-        except GpuEvidenceError as exc:
-            result.checks.append(Check("gpu.rim", "fail", str(exc)))
+    rims = _RimContext(Path(rim_dir), at) if rim_dir is not None else None
     seen: dict[bytes, int] = {}
     rejected = dict(decoded.rejected)
     evidence = {ev.index: ev for ev in decoded.evidence}

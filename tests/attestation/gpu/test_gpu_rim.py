@@ -177,7 +177,9 @@ def test_missing_rim_directory_fails(tmp_path):
     result = verify_gpu_evidence(
         near_payload_text(), expected_nonce=NEAR_NONCE, at=TODAY, rim_dir=tmp_path / "nope"
     )
-    assert statuses(result)["gpu.rim"] == "fail"
+    got = statuses(result)
+    assert all(got[f"gpu.rim[{i}]"] == "fail" for i in range(8))
+    assert "does not exist" in result.checks[4].detail
 
 
 @pytest.mark.parametrize(
@@ -210,3 +212,13 @@ def test_without_signxml_matching_rims_only_warn_or_skip(tmp_path, monkeypatch):
     check = next(c for c in result.checks if c.name == "gpu.rim[0]")
     assert check.status == "skip"  # the driver RIM is missing anyway
     assert "signxml is not installed" in check.detail
+
+
+def test_unreadable_rim_files_are_named_in_the_detail(tmp_path):
+    (tmp_path / "NV_GPU_DRIVER_GH100_570.172.08.xml").write_text("<oops")
+    result = verify_gpu_evidence(
+        near_payload_text(), expected_nonce=NEAR_NONCE, at=TODAY, rim_dir=tmp_path
+    )
+    check = next(c for c in result.checks if c.name == "gpu.rim[0]")
+    assert check.status == "skip"
+    assert "NV_GPU_DRIVER_GH100_570.172.08.xml unreadable: " in check.detail
