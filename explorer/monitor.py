@@ -35,14 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
-from ..log.merkle import (
-    EMPTY_ROOT,
-    ProofError,
-    fold_range,
-    leaf_hash,
-    node_hash,
-    verify_consistency,
-)
+from ..log.merkle import EMPTY_ROOT, CompactRange, ProofError, leaf_hash, verify_consistency
 from ..log.note import Ed25519Verifier, NoteError, parse_vkey
 from ..log.tiles import TileError
 from .monitor_alerts import AlertSink, DeliveryError
@@ -85,22 +78,6 @@ def reverify_with_teelog(
         doc = report
     verify = report_verifier(Collateral(docs))
     return verify(doc, nonce, at).attestations
-
-
-def frontier_append(frontier: list[bytes], size: int, leaf: bytes) -> list[bytes]:
-    """Extend the compact range of ``D[0:size]`` by one leaf hash (RFC 9162 §2.1.1 shape: the
-    complete subtrees of the tree, left to right, merge like the carries of a binary counter)."""
-    out = [*frontier, leaf]
-    n = size
-    while n & 1:
-        right = out.pop()
-        out[-1] = node_hash(out[-1], right)
-        n >>= 1
-    return out
-
-
-def frontier_root(frontier: list[bytes]) -> bytes:
-    return fold_range(frontier) if frontier else EMPTY_ROOT
 
 
 def _now() -> str:
@@ -149,8 +126,11 @@ class Monitor:
         self.reverify = reverify
         try:
             self.state = load_state(state_path, vkey=vkey.strip(), origin=key.name)
+            edge = CompactRange(self.state.size, self.state.frontier)
         except ValueError as exc:
             raise MonitorError(str(exc)) from exc
+        if self.state.checkpoint and _b64(edge.root()) != self.state.root_b64:
+            raise MonitorError(f"{state_path}: the compact range does not make the saved root")
 
     # --- one poll -------------------------------------------------------------------------------
 
@@ -185,7 +165,8 @@ class Monitor:
     def _advance(self, cp: Checkpoint, result: PollResult) -> None:
         """Read entries ``state.size`` .. ``cp.size - 1``; commit them if they make the root."""
         state = self.state
-        frontier, size = state.frontier, state.size
+        edge = CompactRange(state.size, state.frontier)  # checked when the state was loaded
+        size = state.size
         nodes = {name: NodeView(v.index, dict(v.measurements)) for name, v in state.nodes.items()}
         events: list[dict[str, Any]] = []
         for index, entry, cell in self.source.entries(state.size, cp.size):
@@ -196,20 +177,20 @@ class Monitor:
                 why = f"entry {index} of the bundles does not hash to its level-0 tile cell"
                 self._raise(result, self._inconsistency(cp, "bad-entries", why))
                 return
-            frontier = frontier_append(frontier, size, leaf)
+            edge.append(leaf)
             size += 1
             events.extend(self._inspect(index, entry, nodes))
             result.entries_read += 1
         if size != cp.size:
             raise SourceError(f"read {size - state.size} entries, the checkpoint has {cp.size}")
-        if frontier_root(frontier) != cp.root:
+        if edge.root() != cp.root:
             kind, why = self._diagnose(cp)
             self._raise(result, self._inconsistency(cp, kind, why))
             return
         # The checkpoint is verified and every entry read: commit it with its alerts.
         state.size, state.checkpoint = cp.size, cp.note
         state.root_b64 = _b64(cp.root)
-        state.frontier = frontier
+        state.frontier = edge.hashes
         state.nodes = nodes
         for event in events:
             self._record(result, event)

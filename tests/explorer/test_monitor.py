@@ -8,6 +8,7 @@ archived Intel collateral at the fixture's pinned time (tests/data/tdx/README.md
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import threading
@@ -20,12 +21,12 @@ from typing import Any
 import pytest
 from teelog.attestation import Measurements
 from teelog.collector.entries import attestation_entry, canonical, encode_attestation
-from teelog.explorer.monitor import Monitor, MonitorError, frontier_append, frontier_root
+from teelog.explorer.monitor import Monitor, MonitorError
 from teelog.explorer.monitor_alerts import DeliveryError, ExecSink, WebhookSink
 from teelog.explorer.monitor_source import HttpLog
 from teelog.explorer.monitor_state import StateError, evidence_dir, load_state
 from teelog.log.checkpoint import Checkpoint
-from teelog.log.merkle import MemoryTree, leaf_hash
+from teelog.log.merkle import leaf_hash
 from teelog.log.note import Ed25519Signer
 from teelog.log.tiles import BundleBuilder, TileBuilder, encode_bundle
 
@@ -189,19 +190,6 @@ def types(alerts: list[dict[str, Any]]) -> list[str]:
     return [a["type"] for a in alerts]
 
 
-# --- compact range --------------------------------------------------------------------------------
-
-
-def test_frontier_root_equals_the_tree_root_at_every_size():
-    tree, frontier = MemoryTree(), []
-    for i in range(600):
-        h = leaf_hash(b"e%d" % i)
-        frontier = frontier_append(frontier, i, h)
-        tree.append_hash(h)
-        assert frontier_root(frontier) == tree.root()
-    assert len(frontier) == bin(600).count("1")
-
-
 # --- following a log ------------------------------------------------------------------------------
 
 
@@ -339,6 +327,11 @@ def test_state_of_another_key_is_refused(server, signer, tmp_path):
     other = Ed25519Signer.generate(ORIGIN)
     with pytest.raises(MonitorError, match="another key"):
         monitor(server, other, tmp_path / "s.json", Sink())
+    damaged = json.loads((tmp_path / "s.json").read_text())
+    damaged["frontier_b64"] = [base64.b64encode(b"\0" * 32).decode()]
+    (tmp_path / "damaged.json").write_text(json.dumps(damaged))
+    with pytest.raises(MonitorError, match="does not make the saved root"):
+        monitor(server, signer, tmp_path / "damaged.json", Sink())
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(StateError):
         load_state(tmp_path / "bad.json", vkey=signer.vkey, origin=ORIGIN)
