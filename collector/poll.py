@@ -10,11 +10,13 @@ Reports that fail verification are logged all the same: the log records what nod
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -76,6 +78,34 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+class BlobWriter:
+    """Puts blobs into the log's store from many threads.
+
+    Writes are serialised (two threads storing the same new blob would otherwise race on the
+    store's temporary file name) and digests already stored are remembered, so evidence that
+    repeats every poll (collateral, an unchanged report) is hashed but not rewritten.
+    """
+
+    def __init__(self, store: Any, *, remember: int = 4096) -> None:
+        self.store = store
+        self.remember = remember
+        self._known: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            if digest in self._known:
+                self._known.move_to_end(digest)
+                return digest
+            stored = self.store.put(data)
+            assert stored == digest
+            self._known[digest] = None
+            if len(self._known) > self.remember:
+                self._known.popitem(last=False)
+        return digest
+
+
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """An appended attestation entry and what came of comparing it with the previous one."""
@@ -98,6 +128,7 @@ class Recorder:
         self.verify = verify
         self.outbox = outbox
         self.append_lock = threading.Lock()
+        self.blobs = BlobWriter(log.blobs)
 
     def record(
         self,
@@ -114,7 +145,7 @@ class Recorder:
     ) -> Recorded:
         """Verify ``doc`` at ``verified_at`` and append its ``attestation`` entry; return it."""
         verification = self.verify(doc, nonce, verified_at)
-        blobs = self.log.blobs
+        blobs = self.blobs
         report_blob = blobs.put(raw)
         collateral = sorted(verification.collateral_used.items())
         collateral_blobs = [blobs.put(data) for _, data in collateral]

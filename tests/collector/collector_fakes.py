@@ -51,6 +51,7 @@ def vllm_proxy_report_from_sample() -> bytes:
     quote = json.loads(VLLM_SAMPLE_QUOTE.read_bytes())
     info = json.loads(VLLM_SAMPLE_INFO.read_bytes())
     report = {
+        "model_name": "openai/gpt-oss-120b",  # served under the same model as the NEAR one
         "signing_address": "0x" + "01" * 20,
         "signing_algo": "ecdsa",
         "request_nonce": "01" * 32,
