@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--vkey",
         required=True,
-        help="the log's verifier key (name+keyid+base64), or @FILE to read it from a file",
+        help="the log's verifier key (name+keyid+base64), or a file holding it (FILE or @FILE)",
     )
     p.add_argument(
         "--state",
@@ -57,8 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_vkey(value: str) -> str:
+    """The vkey itself, or read from ``@FILE`` or an existing file (as ``teelog log verify``)."""
     if value.startswith("@"):
         return Path(value[1:]).read_text(encoding="utf-8").strip()
+    if "+" not in value and Path(value).is_file():
+        return Path(value).read_text(encoding="utf-8").strip()
     return value.strip()
 
 
