@@ -134,6 +134,7 @@ class CollateralDoc:
     sha256: str
     freshness: Freshness
     qvl: Any = field(compare=False, repr=False)  # dcap_qvl.QuoteCollateralV3, parsed once
+    summary: str = field(default="", compare=False, repr=False)  # freshness, for check details
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(self.canonical)
@@ -198,6 +199,7 @@ def load_collateral(data: bytes | str | dict[str, Any]) -> CollateralDoc:
         sha256=hashlib.sha256(canonical).hexdigest(),
         freshness=freshness,
         qvl=qvl,
+        summary=f"{freshness.summary()}; collateral sha256 {hashlib.sha256(canonical).hexdigest()}",
     )
 
 

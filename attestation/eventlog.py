@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import rfc8785
@@ -42,6 +42,8 @@ class Event:
     name: str
     payload: bytes
     version: int = 1
+    # What the event extends its RTMR with (see measured_digest); computed once at parse time.
+    measured: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_runtime(self) -> bool:
@@ -53,6 +55,8 @@ class Event:
         Runtime events: recomputed from name and payload. Other events: the claimed digest,
         right-padded to 48 bytes as dstack's ``replay_rtmr`` does.
         """
+        if self.measured is not None:
+            return self.measured
         if self.is_runtime:
             return runtime_event_digest(self.name, self.payload, self.version)
         if self.digest is None:
@@ -71,16 +75,29 @@ def runtime_event_digest(name: str, payload: bytes, version: int = 1) -> bytes:
 @dataclass(frozen=True, slots=True)
 class EventLog:
     events: tuple[Event, ...]
+    # RTMR3 events in order, and their payloads by name: indexes built once.
+    _runtime: tuple[Event, ...] = field(init=False, repr=False, compare=False)
+    _by_name: dict[str, list[bytes]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        runtime = tuple(e for e in self.events if e.imr == 3)
+        by_name: dict[str, list[bytes]] = {}
+        for e in runtime:
+            by_name.setdefault(e.name, []).append(e.payload)
+        object.__setattr__(self, "_runtime", runtime)
+        object.__setattr__(self, "_by_name", by_name)
 
     def replay(self) -> tuple[bytes, bytes, bytes, bytes]:
         """RTMR0-3 as the events extend them from 48 zero bytes."""
         rtmrs = [bytes(RTMR_SIZE)] * 4
+        sha384 = hashlib.sha384
         for event in self.events:
-            rtmrs[event.imr] = hashlib.sha384(rtmrs[event.imr] + event.measured_digest()).digest()
+            digest = event.measured if event.measured is not None else event.measured_digest()
+            rtmrs[event.imr] = sha384(rtmrs[event.imr] + digest).digest()
         return rtmrs[0], rtmrs[1], rtmrs[2], rtmrs[3]
 
     def runtime_events(self) -> list[Event]:
-        return [e for e in self.events if e.imr == 3]
+        return list(self._runtime)
 
     def tampered_runtime_events(self) -> list[Event]:
         """Runtime events whose claimed digest disagrees with their name and payload."""
@@ -91,7 +108,7 @@ class EventLog:
         ]
 
     def values(self, name: str) -> list[bytes]:
-        return [e.payload for e in self.runtime_events() if e.name == name]
+        return list(self._by_name.get(name, ()))
 
     def value(self, name: str) -> bytes | None:
         """The payload of the first runtime event called ``name``."""
@@ -147,38 +164,42 @@ def parse_event_log(data: Any) -> EventLog:
 
 
 def _event(index: int, item: Any) -> Event:
-    where = f"event log entry {index}"
-    if not isinstance(item, dict):
-        raise EventLogError(f"{where} is not an object")
+    # ``type(x) is int`` on purpose: JSON booleans are ints to isinstance.
+    if type(item) is not dict:
+        raise EventLogError(f"event log entry {index} is not an object")
     imr = item.get("imr")
-    if not isinstance(imr, int) or isinstance(imr, bool) or not 0 <= imr <= 3:
-        raise EventLogError(f"{where}: imr must be 0..3, got {imr!r}")
+    if type(imr) is not int or not 0 <= imr <= 3:
+        raise EventLogError(f"event log entry {index}: imr must be 0..3, got {imr!r}")
     event_type = item.get("event_type")
-    if not isinstance(event_type, int) or isinstance(event_type, bool) or event_type < 0:
-        raise EventLogError(f"{where}: event_type must be a non-negative integer")
+    if type(event_type) is not int or event_type < 0:
+        raise EventLogError(f"event log entry {index}: event_type must be a non-negative integer")
     name = item.get("event", "")
-    if not isinstance(name, str):
-        raise EventLogError(f"{where}: event must be a string")
-    payload = _hex(item.get("event_payload", ""), f"{where}: event_payload")
+    if type(name) is not str:
+        raise EventLogError(f"event log entry {index}: event must be a string")
+    payload = _hex(item.get("event_payload", ""), index, "event_payload")
     digest_text = item.get("digest", "")
-    digest = _hex(digest_text, f"{where}: digest") if digest_text else None
+    digest = _hex(digest_text, index, "digest") if digest_text else None
     if digest is not None and len(digest) > RTMR_SIZE:
-        raise EventLogError(f"{where}: digest longer than 48 bytes")
+        raise EventLogError(f"event log entry {index}: digest longer than 48 bytes")
     version = item.get("version", 1)
-    if version not in (1, 2):
-        raise EventLogError(f"{where}: unknown event version {version!r}")
-    return Event(imr, event_type, digest, name, payload, version)
+    if version not in (1, 2) or type(version) is not int:
+        raise EventLogError(f"event log entry {index}: unknown event version {version!r}")
+    if event_type == RUNTIME_EVENT_TYPE:
+        measured: bytes | None = runtime_event_digest(name, payload, version)
+    else:
+        measured = digest.ljust(RTMR_SIZE, b"\0") if digest is not None else None
+    return Event(imr, event_type, digest, name, payload, version, measured)
 
 
-def _hex(value: Any, where: str) -> bytes:
+def _hex(value: Any, index: int, key: str) -> bytes:
     if value is None:
         return b""
-    if not isinstance(value, str):
-        raise EventLogError(f"{where} must be a hex string")
+    if type(value) is not str:
+        raise EventLogError(f"event log entry {index}: {key} must be a hex string")
     try:
-        return bytes.fromhex(value.removeprefix("0x"))
+        return bytes.fromhex(value[2:] if value.startswith("0x") else value)
     except ValueError as exc:
-        raise EventLogError(f"{where} is not hex") from exc
+        raise EventLogError(f"event log entry {index}: {key} is not hex") from exc
 
 
 def rtmr_check(log: EventLog, report: TdReport) -> Check:

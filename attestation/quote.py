@@ -91,6 +91,7 @@ XFAM_BITS: dict[int, str] = {
 }
 
 _HEX_RE = re.compile(rb"\A(?:0[xX])?[0-9a-fA-F\s]+\Z")
+_BINARY_PREFIXES = (b"\x03\x00", b"\x04\x00", b"\x05\x00")
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,23 +308,22 @@ def decode_quote_bytes(data: bytes | str) -> bytes:
     Real reports carry quotes as hex (vllm-proxy, NEAR AI) or base64 (Redpill chutes, the
     2025 private-ml-sdk sample). Binary input is returned unchanged.
     """
-    if isinstance(data, str):
-        data = data.encode("utf-8", "surrogatepass")
-    stripped = data.strip()
-    if stripped[:2] in (b"\x03\x00", b"\x04\x00", b"\x05\x00"):
-        return bytes(data)  # binary quote: version 3, 4 or 5 little-endian
-    if stripped and _HEX_RE.match(stripped):
-        text = re.sub(rb"\s+", b"", stripped)
-        text = text[2:] if text[:2].lower() == b"0x" else text
-        try:
-            return binascii.unhexlify(text)
-        except (binascii.Error, ValueError) as exc:
-            raise QuoteFormatError(f"quote hex text is malformed: {exc}") from exc
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    if raw[:2] in _BINARY_PREFIXES:
+        return raw  # binary quote: version 3, 4 or 5, little-endian
+    text = raw.strip()
+    digits = text[2:] if text[:2] in (b"0x", b"0X") else text
     try:
-        decoded = base64.b64decode(re.sub(rb"\s+", b"", stripped), validate=True)
+        return bytes.fromhex(digits.decode("ascii"))  # fromhex skips ASCII whitespace
+    except (ValueError, UnicodeDecodeError):
+        pass
+    if text and _HEX_RE.match(text):
+        raise QuoteFormatError("quote hex text is malformed (odd number of digits?)")
+    try:
+        decoded = base64.b64decode(re.sub(rb"\s+", b"", text), validate=True)
     except (binascii.Error, ValueError):
-        return bytes(data)
-    return decoded if decoded[:2] in (b"\x03\x00", b"\x04\x00", b"\x05\x00") else bytes(data)
+        return raw
+    return decoded if decoded[:2] in _BINARY_PREFIXES else raw
 
 
 def parse_quote(raw: bytes) -> Quote:
@@ -350,7 +350,7 @@ def parse_quote(raw: bytes) -> Quote:
     sig_offset = body_offset + body_size
     cert_type, qe_report_offset, pem = _walk_signature_data(raw, header, sig_offset)
     parsed = _dcap_qvl_parse(raw)
-    fmspc, ppid, pce_id, cpu_svn, pce_svn, ca = _pck_identity(parsed) if pem else (None,) * 6
+    fmspc, ppid, pce_id, cpu_svn, pce_svn, ca = _pck_identity(pem, parsed) if pem else (None,) * 6
     certification = Certification(
         cert_type=cert_type,
         qe_report_offset=qe_report_offset,
@@ -456,11 +456,26 @@ def _skip_auth_data(raw: bytes, pos: int, end: int) -> int:
     return pos
 
 
-def _pck_identity(
-    parsed: dcap_qvl.Quote,
-) -> tuple[str | None, str | None, str | None, str | None, int | None, str | None]:
+_PckIdentity = tuple[str | None, str | None, str | None, str | None, int | None, str | None]
+# PCK chain bytes -> decoded identity. A pure function of the (unverified) chain bytes, kept
+# because every quote of a machine embeds the same chain; it is not a verification result.
+_PCK_IDENTITY_CACHE: dict[bytes, _PckIdentity] = {}
+_PCK_IDENTITY_CACHE_MAX = 1024
+
+
+def _pck_identity(pem: bytes, parsed: dcap_qvl.Quote) -> _PckIdentity:
     """FMSPC, PPID, PCE ID, CPUSVN, PCESVN and CA from the PCK leaf's SGX extension (OID
     1.2.840.113741.1.13.1, SGX PCK Certificate and CRL Profile), as dcap-qvl decodes them."""
+    cached = _PCK_IDENTITY_CACHE.get(pem)
+    if cached is None:
+        cached = _decode_pck_identity(parsed)
+        if len(_PCK_IDENTITY_CACHE) >= _PCK_IDENTITY_CACHE_MAX:
+            _PCK_IDENTITY_CACHE.clear()
+        _PCK_IDENTITY_CACHE[pem] = cached
+    return cached
+
+
+def _decode_pck_identity(parsed: dcap_qvl.Quote) -> _PckIdentity:
     try:
         ext = parsed.pck_extension()
         ca = parsed.ca()

@@ -97,7 +97,7 @@ def verify_tdx(
 
     fresh = collateral.freshness
     problem = fresh.problem_at(when)
-    used = f"{fresh.summary()}; collateral sha256 {collateral.sha256}"
+    used = collateral.summary
     collateral_check = (
         Check("tdx.collateral", "fail", f"{problem}; {used}")
         if problem
