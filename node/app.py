@@ -42,6 +42,7 @@ from .quote import QuoteProvider
 from .receipt import SIGNING_ALGOS, SigningAlgo
 from .report import Attestor, parse_nonce
 from .settings import NodeSettings
+from .upstream import UpstreamClients
 
 log = logging.getLogger("teelog.node")
 
@@ -126,26 +127,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(
-            max_connections=settings.max_upstream_connections,
-            max_keepalive_connections=settings.max_upstream_connections,
+        clients = UpstreamClients(settings, transport=transport)
+        state["proxy"] = Proxy(settings, notary, clients)
+        log.info(
+            "node up: upstream %s, quote provider %s, GPU evidence %s, ecdsa %s, ed25519 %s",
+            settings.upstream, quotes.name, gpus.name, keys.ecdsa.address, keys.ed25519.address,
         )
-        timeout = httpx.Timeout(
-            connect=settings.connect_timeout, read=settings.read_timeout,
-            write=settings.read_timeout, pool=settings.connect_timeout,
-        )
-        async with httpx.AsyncClient(limits=limits, timeout=timeout, transport=transport) as client:
-            state["proxy"] = Proxy(settings, notary, client)
-            log.info(
-                "node up: upstream %s, quote provider %s, GPU evidence %s, ecdsa %s, ed25519 %s",
-                settings.upstream, quotes.name, gpus.name, keys.ecdsa.address,
-                keys.ed25519.address,
-            )
-            try:
-                yield
-            finally:
-                await quotes.aclose()
-                await gpus.aclose()
+        try:
+            yield
+        finally:
+            await clients.aclose()
+            await quotes.aclose()
+            await gpus.aclose()
 
     async def node_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NodeError)

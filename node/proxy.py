@@ -30,6 +30,7 @@ from .errors import NodeError
 from .notary import Notary
 from .settings import NodeSettings
 from .sse import SseTap
+from .upstream import UpstreamClients
 
 log = logging.getLogger("teelog.node.proxy")
 
@@ -48,10 +49,12 @@ def upstream_base(url: str) -> str:
 class Proxy:
     """The forwarding half of the node; one per app, sharing one upstream connection pool."""
 
-    def __init__(self, settings: NodeSettings, notary: Notary, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, settings: NodeSettings, notary: Notary, clients: UpstreamClients
+    ) -> None:
         self.settings = settings
         self.notary = notary
-        self.client = client
+        self.clients = clients
         self.base = upstream_base(settings.upstream)
         headers = {"accept-encoding": "identity"}
         if settings.upstream_token:
@@ -61,7 +64,7 @@ class Proxy:
     async def models(self, request: Request) -> Response:
         """``GET /v1/models``: the upstream's answer, unsigned (vllm-proxy does not sign it)."""
         try:
-            resp = await self.client.get(f"{self.base}/v1/models", headers=self._headers)
+            resp = await self.clients.next().get(f"{self.base}/v1/models", headers=self._headers)
         except httpx.HTTPError as exc:
             return _upstream_failure(exc).response()
         if resp.status_code >= 500:
@@ -76,11 +79,12 @@ class Proxy:
         headers["content-type"] = request.headers.get("content-type", "application/json")
         if "accept" in request.headers:
             headers["accept"] = request.headers["accept"]
-        upstream_request = self.client.build_request(
+        client = self.clients.next()
+        upstream_request = client.build_request(
             "POST", f"{self.base}{path}", content=body, headers=headers
         )
         try:
-            resp = await self.client.send(upstream_request, stream=True)
+            resp = await client.send(upstream_request, stream=True)
         except httpx.HTTPError as exc:
             return _upstream_failure(exc).response()
         if resp.headers.get("content-type", "").startswith("text/event-stream") and (

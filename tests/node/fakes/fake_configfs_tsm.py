@@ -38,11 +38,18 @@ class FakeTsmKernel:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    @staticmethod
+    def _attribute(entry: Path, name: str, value: bytes) -> None:
+        # Kernel attributes never appear half-written: write aside, then rename into place.
+        tmp = entry / f".{name}.tmp"
+        tmp.write_bytes(value)
+        tmp.replace(entry / name)
+
     def _populate(self, entry: Path) -> None:
-        (entry / "inblob").write_bytes(b"")
-        (entry / "outblob").write_bytes(b"")
-        (entry / "generation").write_text("0\n")
-        (entry / "provider").write_text(self.provider + "\n")
+        self._attribute(entry, "inblob", b"")
+        self._attribute(entry, "outblob", b"")
+        self._attribute(entry, "generation", b"0\n")
+        self._attribute(entry, "provider", self.provider.encode() + b"\n")
         self._state[entry.name] = 0
         self.entries.append(entry.name)
 
@@ -53,12 +60,10 @@ class FakeTsmKernel:
         if self.interfere > 0:
             self.interfere -= 1
             bump = 2
-        (entry / "outblob").write_bytes(quote)
+        self._attribute(entry, "outblob", quote)
         generation = self._state[entry.name] + bump
         self._state[entry.name] = generation
-        tmp = entry / ".generation.tmp"
-        tmp.write_text(f"{generation}\n")
-        tmp.replace(entry / "generation")
+        self._attribute(entry, "generation", f"{generation}\n".encode())
         self.report_data.append(data)
 
     def _run(self) -> None:
