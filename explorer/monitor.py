@@ -136,31 +136,34 @@ class Monitor:
 
     def poll(self) -> PollResult:
         """Check the log once; raise :class:`SourceError` if it cannot be read (nothing is
-        recorded then, and the next poll starts from the same verified checkpoint)."""
+        recorded then, and the next poll starts from the same verified checkpoint). Alerts
+        still pending from earlier polls are delivered either way."""
+        result = PollResult(size=self.state.size)
+        try:
+            self._check(result)
+        finally:
+            self._deliver(result)
+            result.size = self.state.size
+        return result
+
+    def _check(self, result: PollResult) -> None:
         state = self.state
         note = self.source.checkpoint()
-        result = PollResult(size=state.size)
         try:
             cp = open_checkpoint(note, self.key)
         except CheckpointError as exc:
             self._raise(result, self._invalid_checkpoint(note, str(exc)))
+            return
+        old_root = base64.b64decode(state.root_b64) if state.checkpoint else EMPTY_ROOT
+        if cp.size < state.size:
+            why = f"the log's tree shrank from {state.size} to {cp.size} entries"
+            self._raise(result, self._inconsistency(cp, "rollback", why))
+        elif cp.size == state.size:
+            if cp.root != old_root:
+                why = f"two different roots for tree size {cp.size}"
+                self._raise(result, self._inconsistency(cp, "fork", why))
         else:
-            old_root = bytes.fromhex(self._root_hex()) if state.checkpoint else EMPTY_ROOT
-            if cp.size < state.size:
-                why = f"the log's tree shrank from {state.size} to {cp.size} entries"
-                self._raise(result, self._inconsistency(cp, "rollback", why))
-            elif cp.size == state.size:
-                if cp.root != old_root:
-                    why = f"two different roots for tree size {cp.size}"
-                    self._raise(result, self._inconsistency(cp, "fork", why))
-            else:
-                self._advance(cp, result)
-        self._deliver(result)
-        result.size = state.size
-        return result
-
-    def _root_hex(self) -> str:
-        return base64.b64decode(self.state.root_b64).hex() if self.state.root_b64 else ""
+            self._advance(cp, result)
 
     def _advance(self, cp: Checkpoint, result: PollResult) -> None:
         """Read entries ``state.size`` .. ``cp.size - 1``; commit them if they make the root."""
@@ -202,7 +205,7 @@ class Monitor:
         state = self.state
         if state.size == 0:
             return "bad-entries", "the entry bundles do not hash to the checkpoint's root"
-        old_root = bytes.fromhex(self._root_hex())
+        old_root = base64.b64decode(state.root_b64)
         try:
             reader = self.source.reader(cp.size)
             if reader.root() != cp.root:

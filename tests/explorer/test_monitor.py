@@ -530,6 +530,21 @@ def test_undelivered_alert_is_retried_and_then_delivered_once(server, signer, tm
     assert monitor(server, signer, state, sink).poll().delivered == 0
 
 
+def test_pending_alert_is_delivered_even_while_the_log_is_unreachable(server, signer, tmp_path):
+    a = ServedLog(signer)
+    a.append(receipt(0))
+    b = ServedLog(signer)
+    b.append(receipt(1))
+    server.log, sink, state = a, Sink(), tmp_path / "s.json"
+    monitor(server, signer, state, sink).poll()
+    server.log, sink.fail = b, True
+    monitor(server, signer, state, sink).poll()
+    server.log, sink.fail = None, False  # every GET is a 404 now
+    mon = monitor(server, signer, state, sink)
+    assert mon.run(1.0, once=True) == 1
+    assert types(sink.alerts) == ["log.inconsistent"] and mon.state.pending == []
+
+
 def test_webhook_sink_posts_json_and_fails_on_error_status(server):
     hook = WebhookSink(server.url + "/hook")
     hook.deliver({"id": "x", "type": "t"})
