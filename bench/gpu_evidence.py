@@ -35,15 +35,19 @@ AT = datetime(2026, 4, 15, tzinfo=UTC)
 SAMPLES = json.loads((ROOT / "tests/data/reports/nearai_docs_signature_samples.json").read_text())
 
 
-def timed(fn: Callable[[], object], runs: int, before: Callable[[], None] | None = None) -> list:
-    out = []
+def interleaved(
+    variants: dict[str, tuple[Callable[[], object], Callable[[], None] | None]], runs: int
+) -> dict[str, list[float]]:
+    """Run every variant once per round, ``runs`` rounds: all rows share the same machine load."""
+    samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(runs):
-        if before:
-            before()
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
+        for name, (fn, before) in variants.items():
+            if before:
+                before()
+            t = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t)
+    return samples
 
 
 def row(name: str, samples: list[float], per: str) -> None:
@@ -85,28 +89,28 @@ def main() -> None:
         "signing_algo": "ed25519",
     }
 
-    print(f"runs per row: {runs}\n")
+    payload_runs = {
+        "8-GPU payload, link cache warm": (
+            lambda: verify_gpu_evidence(PAYLOAD, expected_nonce=NONCE, at=AT),
+            None,
+        ),
+        "8-GPU payload, caches cleared each run": (
+            lambda: verify_gpu_evidence(PAYLOAD, expected_nonce=NONCE, at=AT),
+            clear_caches,
+        ),
+        "floor: 8 bare P-384 report signatures": (signatures_only, None),
+    }
+    receipt_runs = {
+        "receipt, EIP-191 secp256k1 recovery": (lambda: verify_receipt(ecdsa), None),
+        "receipt, Ed25519": (lambda: verify_receipt(ed), None),
+    }
+    print(f"rounds: {runs} (variants interleaved within each round)\n")
     print("| what | P50 | P99 | throughput |")
     print("|---|---|---|---|")
-    row(
-        "8-GPU payload, link cache warm",
-        timed(lambda: verify_gpu_evidence(PAYLOAD, expected_nonce=NONCE, at=AT), runs),
-        "payloads",
-    )
-    row(
-        "8-GPU payload, caches cleared each run",
-        timed(
-            lambda: verify_gpu_evidence(PAYLOAD, expected_nonce=NONCE, at=AT), runs, clear_caches
-        ),
-        "payloads",
-    )
-    row("floor: 8 bare P-384 report signatures", timed(signatures_only, runs), "payloads")
-    row(
-        "receipt, EIP-191 secp256k1 recovery",
-        timed(lambda: verify_receipt(ecdsa), runs),
-        "receipts",
-    )
-    row("receipt, Ed25519", timed(lambda: verify_receipt(ed), runs), "receipts")
+    for name, samples in interleaved(payload_runs, runs).items():
+        row(name, samples, "payloads")
+    for name, samples in interleaved(receipt_runs, runs).items():
+        row(name, samples, "receipts")
 
 
 if __name__ == "__main__":
