@@ -273,6 +273,12 @@ def verify_attestation(
 
 
 def _verify_tdx(quote: Quote, collateral: Collateral, at: datetime) -> TdxResult:
+    if quote.fmspc is None:
+        reason = (
+            f"the quote embeds no readable PCK certificate chain (certification data type "
+            f"{quote.certification.cert_type}), so its platform (FMSPC) is unknown"
+        )
+        return verify_tdx(quote, None, at, missing_reason=reason)
     try:
         doc = collateral.for_quote(quote, at)
     except CollateralError as exc:

@@ -250,3 +250,19 @@ def test_result_json_has_the_fixed_shape(near_collateral):
     for att in out["attestations"]:
         assert {"role", "model", "signing_address", "status", "checks"} <= set(att)
         assert all(set(c) == {"name", "status", "detail"} for c in att["checks"])
+
+
+def test_quote_without_a_pck_chain_is_unverifiable_with_the_reason():
+    import struct
+
+    raw = bytearray(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin"))
+    # Inner certification data type 5 (PCK chain) -> 3 (encrypted PPID): no chain to read.
+    inner = 632 + 4 + 128 + 6 + 384 + 64
+    (auth_len,) = struct.unpack_from("<H", raw, inner)
+    struct.pack_into("<H", raw, inner + 2 + auth_len, 3)
+    result = verify_quote(
+        bytes(raw), at=AT_V4_UPTODATE, collateral=collateral_doc("dcapqvl_tdx_v4_uptodate")
+    )
+    check = {c.name: c for c in result.attestations[0].checks}["tdx.collateral"]
+    assert check.status == "skip" and "certification data type 3" in check.detail
+    assert result.status == "unverifiable"
