@@ -153,7 +153,7 @@ def _chutes(item: Any, doc: dict[str, Any]) -> Attestation:
     return Attestation(
         role="model",
         model=_str(doc.get("model")) or _str(entry.get("model")),
-        signing_address=_str(entry.get("instance_id")),
+        signing_address=None,  # chutes binds an E2E encryption key, not a signing key
         signing_algo=None,
         quote=quote,
         event_log=entry.get("event_log"),
