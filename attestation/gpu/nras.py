@@ -145,13 +145,16 @@ def verify_nras_response(
     at: datetime,
     expected_nonce: bytes | None = None,
     gpu_count: int | None = None,
+    ueids: set[str] | None = None,
 ) -> NrasOutcome:
     """Check a stored NRAS response with a JWKS snapshot, as of ``at``.
 
     Passes only when every token verifies (ES384, kid in the JWKS, NRAS issuer, ``at`` within
-    nbf..exp), every ``submods`` digest matches its device token, the device count is
-    ``gpu_count`` (when given), ``eat_nonce`` is ``expected_nonce`` (when given), and NVIDIA's
-    overall result ``x-nvidia-overall-att-result`` is true.
+    nbf..exp), every ``submods`` digest matches its device token, every device token carries
+    the overall ``eat_nonce``, the device count is ``gpu_count`` (when given), the devices'
+    ``ueid`` claims are exactly ``ueids`` (when given: the decimal leaf serials of the evidence,
+    so that the verdict is about these GPUs), ``eat_nonce`` is ``expected_nonce`` (when given),
+    and NVIDIA's overall result ``x-nvidia-overall-att-result`` is true.
     """
     try:
         eat = parse_detached_eat(response)
@@ -176,8 +179,22 @@ def verify_nras_response(
         if entry != ["DIGEST", ["SHA-256", digest]]:
             outcome.detail = f"submods digest of {name} does not match its token"
             return outcome
+    stray = sorted(
+        n for n, c in device_claims.items() if c.get("eat_nonce") != claims.get("eat_nonce")
+    )
+    if stray:
+        outcome.detail = f"device token(s) {', '.join(stray)} carry another eat_nonce"
+        return outcome
     if gpu_count is not None and len(eat.devices) != gpu_count:
         outcome.detail = f"NRAS attested {len(eat.devices)} GPU(s), the evidence has {gpu_count}"
+        return outcome
+    attested = {str(c.get("ueid")) for c in device_claims.values()}
+    if ueids is not None and attested != ueids:
+        outcome.detail = (
+            f"{len(attested - ueids)} NRAS device(s) are not GPUs of this evidence and "
+            f"{len(ueids - attested)} GPU(s) have no NRAS token (ueid = leaf serial): "
+            "the token is about other GPUs"
+        )
         return outcome
     if (
         expected_nonce is not None

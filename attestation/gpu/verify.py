@@ -352,7 +352,13 @@ def _verify_one(
 
 
 def _nras_check(
-    nras_doc: Any, jwks: Any, *, at: datetime, expected_nonce: bytes | None, gpu_count: int
+    nras_doc: Any,
+    jwks: Any,
+    *,
+    at: datetime,
+    expected_nonce: bytes | None,
+    gpu_count: int,
+    ueids: set[str],
 ) -> Check:
     if nras_doc is None:
         return Check("gpu.nras", "skip", "no stored NRAS response given", required=False)
@@ -364,7 +370,7 @@ def _nras_check(
             required=False,
         )
     outcome = nras.verify_nras_response(
-        nras_doc, jwks, at=at, expected_nonce=expected_nonce, gpu_count=gpu_count
+        nras_doc, jwks, at=at, expected_nonce=expected_nonce, gpu_count=gpu_count, ueids=ueids
     )
     return Check("gpu.nras", "pass" if outcome.ok else "fail", outcome.detail)
 
@@ -414,6 +420,7 @@ def verify_gpu_evidence(
             at=at,
             expected_nonce=expected_nonce,
             gpu_count=len(decoded.evidence) + len(decoded.rejected),
+            ueids={d.ueid for d in result.devices if d.ueid is not None},
         )
     )
     return result

@@ -161,38 +161,64 @@ def test_swapped_device_token_breaks_the_submods_digest(key):
     assert "submods digest" in outcome.detail
 
 
-def test_gpu_nras_in_verify_gpu_evidence(key):
-    near_at = datetime(2026, 4, 15, tzinfo=UTC)
-    response = _resign(
-        EIGHT,
-        key,
-        overall={
+NEAR_AT = datetime(2026, 4, 15, tzinfo=UTC)
+WINDOW = {"nbf": int(NEAR_AT.timestamp()) - 10, "exp": int(NEAR_AT.timestamp()) + 3600}
+
+
+def _near_response(key, *, ueids: bool = True) -> list:
+    """The 8-GPU claims re-signed for the NEAR capture: its nonce, time, and (optionally) GPUs."""
+    devices = verify_gpu_evidence(near_payload_text(), expected_nonce=None, at=NEAR_AT).devices
+    overrides = {
+        f"GPU-{d.index}": {
+            **WINDOW,
             "eat_nonce": NEAR_NONCE.hex(),
-            "nbf": int(near_at.timestamp()) - 10,
-            "exp": int(near_at.timestamp()) + 3600,
-        },
-        devices={
-            f"GPU-{i}": {
-                "nbf": int(near_at.timestamp()) - 10,
-                "exp": int(near_at.timestamp()) + 3600,
-            }
-            for i in range(8)
-        },
-    )
+            **({"ueid": d.ueid} if ueids else {}),
+        }
+        for d in devices
+    }
+    return _resign(EIGHT, key, overall={**WINDOW, "eat_nonce": NEAR_NONCE.hex()}, devices=overrides)
+
+
+def test_gpu_nras_passes_for_a_token_about_these_gpus(key):
     text = near_payload_text()
     ok = verify_gpu_evidence(
-        text, expected_nonce=NEAR_NONCE, at=near_at, nras=response, jwks=_jwks(key)
+        text, expected_nonce=NEAR_NONCE, at=NEAR_AT, nras=_near_response(key), jwks=_jwks(key)
     )
     assert statuses(ok)["gpu.nras"] == "pass"
     assert ok.status == "verified"
-    no_jwks = verify_gpu_evidence(text, expected_nonce=NEAR_NONCE, at=near_at, nras=response)
+
+
+def test_gpu_nras_fails_for_a_token_about_other_gpus_with_the_same_nonce(key):
+    result = verify_gpu_evidence(
+        near_payload_text(),
+        expected_nonce=NEAR_NONCE,
+        at=NEAR_AT,
+        nras=_near_response(key, ueids=False),
+        jwks=_jwks(key),
+    )
+    check = next(c for c in result.checks if c.name == "gpu.nras")
+    assert check.status == "fail"
+    assert "about other GPUs" in check.detail
+
+
+def test_gpu_nras_without_jwks_is_a_non_required_skip_and_real_tokens_fail(key):
+    text = near_payload_text()
+    no_jwks = verify_gpu_evidence(
+        text, expected_nonce=NEAR_NONCE, at=NEAR_AT, nras=_near_response(key)
+    )
     check = next(c for c in no_jwks.checks if c.name == "gpu.nras")
     assert (check.status, check.required) == ("skip", False)
     wrong = verify_gpu_evidence(
-        text, expected_nonce=NEAR_NONCE, at=near_at, nras=EIGHT, jwks=_jwks(key)
+        text, expected_nonce=NEAR_NONCE, at=NEAR_AT, nras=EIGHT, jwks=_jwks(key)
     )
     assert statuses(wrong)["gpu.nras"] == "fail"
     assert wrong.status == "failed"
+
+
+def test_device_token_with_another_nonce_fails(key):
+    response = _resign(EIGHT, key, devices={"GPU-2": {"eat_nonce": "00" * 32}})
+    outcome = verify_nras_response(response, _jwks(key), at=EIGHT_AT)
+    assert "GPU-2 carry another eat_nonce" in outcome.detail
 
 
 @pytest.mark.parametrize(
