@@ -165,6 +165,25 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
     return doc
 
 
+def _measured(m: dict[str, Any] | None) -> list[str]:
+    """A few measured values, for people; the full set is in ``--json``."""
+    if not m:
+        return []
+    out = []
+    for key in ("mrtd", "compose_hash", "os_image_hash", "app_id", "tcb_status"):
+        if m.get(key):
+            out.append(f"{key}: {m[key]}")
+    if m.get("advisory_ids"):
+        out.append(f"advisories: {', '.join(m['advisory_ids'])}")
+    groups: dict[tuple[Any, ...], int] = {}
+    for gpu in m.get("gpus") or []:
+        key = (gpu.get("arch"), gpu.get("driver_version"), gpu.get("vbios_version"))
+        groups[key] = groups.get(key, 0) + 1
+    for (arch, driver, vbios), count in groups.items():
+        out.append(f"gpus: {count} x {arch or '?'}, driver {driver or '?'}, VBIOS {vbios or '?'}")
+    return out
+
+
 def render_table(result: Any, width: int | None = None) -> str:
     """The human-readable verdicts: one block per attestation, one row per check."""
     width = width or max(60, min(shutil.get_terminal_size((100, 20)).columns, 140))
@@ -181,6 +200,7 @@ def render_table(result: Any, width: int | None = None) -> str:
             body = textwrap.wrap(check.detail, width=max(20, width - len(indent))) or [""]
             lines.append(head + body[0])
             lines += [indent + more for more in body[1:]]
+        lines += [f"  {line}" for line in _measured(verdict.measurements)]
     for fmspc, raw in result.collateral_used.items():
         lines.append(f"collateral FMSPC {fmspc}: sha256 {hashlib.sha256(raw).hexdigest()}")
     return "\n".join(lines) + "\n"

@@ -110,3 +110,17 @@ def test_time_formats():
     assert parse_time("1751624191").timestamp() == 1751624191
     assert parse_time("2025-07-04T10:16:31Z").timestamp() == 1751624191
     assert parse_time("2025-07-04T10:16:31").timestamp() == 1751624191
+
+
+def test_table_summarises_measurements(capsys):
+    run(
+        str(NEAR_BUNDLE),
+        "--collateral",
+        str(TDX / "dcapqvl_tdx_v5.collateral.json"),
+        "--at",
+        "1773200000",
+    )
+    out = capsys.readouterr().out
+    assert "gpus: 8 x HOPPER, driver 570.172.08, VBIOS 96.00.cf.00.02" in out
+    assert "tcb_status: UpToDate" in out
+    assert "model openai/gpt-oss-120b 0x56d070df1c6be444b007839ef9cf67cec7c12b8b: verified" in out
