@@ -176,20 +176,24 @@ class ReceiptsPoller:
                 session.add(cursor)
                 session.commit()
             if after != 0:
+                expected = page.node_instance
                 page = self.client.fetch(0, self.node.receipts_batch)
-                if page.node_instance != cursor.node_instance:
+                if page.node_instance != expected:
                     raise NodeError("receipts: node_instance changed between two requests")
         return page
 
     def _log_page(self, page: ReceiptPage) -> tuple[int, int, int]:
-        """Append the page's new receipts; return (appended, already logged, missing)."""
+        """Append the page's new receipts; return (appended, already logged, missing).
+
+        Three steps, no database transaction open while the log appends (the log's sequencer
+        needs the database too): store the entry bytes; append; record indexes and cursor.
+        """
         name, instance = self.node.name, page.node_instance
         observed = self.clock()
-        pending: list[CollectorReceipt] = []
+        pending: list[tuple[int, bytes]] = []  # (row id, entry bytes)
         already = missing = 0
         with Session(self.log.engine) as session:
-            cursor = self._cursor(session)
-            last = cursor.last_seq
+            last = self._cursor(session).last_seq
             for item in page.items:
                 seq = item["seq"]
                 if seq <= last:
@@ -210,20 +214,23 @@ class ReceiptsPoller:
                         entry=self._entry(session, instance, item, observed),
                     )
                     session.add(row)
+                    session.flush()
                 elif row.log_index is not None:
                     already += 1
                     continue
-                pending.append(row)
+                assert row.id is not None
+                pending.append((row.id, row.entry))
             session.commit()
-            for row in pending:
-                session.refresh(row)
-            entries = [row.entry for row in pending]
-            if entries:
-                with self.append_lock:
-                    indexes = self.log.append_many(entries)
-                for row, index in zip(pending, indexes, strict=True):
-                    row.log_index = index
-                    session.add(row)
+        indexes: list[int] = []
+        if pending:
+            with self.append_lock:
+                indexes = self.log.append_many([entry for _, entry in pending])
+        with Session(self.log.engine) as session:
+            for (row_id, _), index in zip(pending, indexes, strict=True):
+                row = session.get(CollectorReceipt, row_id)
+                assert row is not None
+                row.log_index = index
+                session.add(row)
             cursor = self._cursor(session)
             if last > cursor.last_seq:
                 cursor.last_seq = last

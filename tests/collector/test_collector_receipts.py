@@ -1,0 +1,165 @@
+"""Receipts end to end with teelog's own node: signed by the node, found in the log with an
+inclusion proof to the current checkpoint; never twice, never skipped, across restarts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from collector_fakes import NEAR_MODEL_AT, PinnedClock, collector_config, entries_of
+from sqlmodel import Session, select
+from teelog.collector import Collector
+from teelog.collector.models import CollectorReceipt, CollectorReceiptCursor, CollectorSigner
+from teelog.log import leaf_hash, verify_inclusion
+
+
+def _config(data_dir, url):
+    return collector_config(data_dir, [{"name": "own", "url": url, "interval": "5s"}])
+
+
+def _receipts(log) -> list[dict]:
+    return [e for _, e in entries_of(log, "receipt")]
+
+
+def test_a_receipt_signed_by_the_node_is_in_the_log_with_an_inclusion_proof(
+    teelog_node, data_dir
+):
+    node = teelog_node()
+    chat_id = node.chat("hello")
+    with Collector(_config(data_dir, node.url)) as collector:
+        summary = collector.run_once()
+        assert summary.errors == []
+        assert summary.receipts[0].appended == 1
+        log = collector.log
+        ((index, entry),) = entries_of(log, "receipt")
+
+    assert entry["chat_id"] == chat_id
+    assert (entry["node"], entry["seq"]) == ("own", 1)
+    assert entry["node_instance"] == node.journal.instance_id
+    assert entry["text"] == f"{entry['request_sha256']}:{entry['response_sha256']}"
+    checks = {c["name"]: c for c in entry["checks"]}
+    assert checks["receipt.text"]["status"] == "pass"
+    assert checks["receipt.signature.ecdsa"]["status"] == "pass"
+    assert checks["receipt.signature.ed25519"]["status"] == "pass"
+    assert entry["signatures"]["ecdsa"]["signing_address"].lower() == (
+        node.journal.page(0, 1)[0][0].ecdsa.signing_address.lower()
+    )
+    # --quote-provider none: no attestation vouches for the key, and the entry says so.
+    assert checks["receipt.signer"]["status"] == "fail"
+    assert entry["attestation_index"] is None
+    assert entry["status"] == "failed"
+
+    checkpoint = log.checkpoint()
+    proof = log.inclusion_proof(index, checkpoint.size)
+    verify_inclusion(index, checkpoint.size, leaf_hash(log.entry(index)), proof, checkpoint.root)
+
+
+def test_restarting_collector_and_node_mid_stream_loses_and_repeats_nothing(
+    teelog_node, data_dir, tmp_path
+):
+    journal = tmp_path / "journal.sqlite"
+    node = teelog_node(journal)
+    for i in range(3):
+        node.chat(f"first {i}")
+    with Collector(_config(data_dir, node.url)) as collector:
+        assert collector.run_once().receipts[0].appended == 3
+    for i in range(2):
+        node.chat(f"second {i}")
+    node.stop()  # the node restarts (new keys, same journal) while the collector is down
+    node = teelog_node(journal)
+    for i in range(2):
+        node.chat(f"third {i}")
+    with Collector(_config(data_dir, node.url)) as collector:  # a new collector process
+        assert collector.run_once().receipts[0].appended == 4
+        assert collector.run_once().receipts[0].appended == 0
+        receipts = _receipts(collector.log)
+    assert sorted(r["seq"] for r in receipts) == list(range(1, 8))
+    assert {r["node_instance"] for r in receipts} == {node.journal.instance_id}
+
+
+def test_a_crash_between_append_and_bookkeeping_does_not_log_twice(teelog_node, data_dir):
+    node = teelog_node()
+    for i in range(3):
+        node.chat(f"m{i}")
+    with Collector(_config(data_dir, node.url)) as collector:
+        collector.run_once()
+        size = collector.log.checkpoint().size
+        # Simulate a crash after the log append but before the indexes and cursor were saved.
+        with Session(collector.log.engine) as session:
+            for row in session.exec(select(CollectorReceipt)):
+                row.log_index = None
+                session.add(row)
+            cursor = session.get(CollectorReceiptCursor, "own")
+            cursor.last_seq = 0
+            session.add(cursor)
+            session.commit()
+    with Collector(_config(data_dir, node.url)) as collector:
+        collector.receipt_pollers["own"].poll(force=True)
+        assert collector.log.checkpoint().size == size  # same bytes: the log's existing index
+        counts = Counter(r["seq"] for r in _receipts(collector.log))
+        with Session(collector.log.engine) as session:
+            rows = session.exec(select(CollectorReceipt)).all()
+    assert counts == {1: 1, 2: 1, 3: 1}
+    assert all(r.log_index is not None for r in rows)
+
+
+def test_a_new_journal_restarts_the_cursor(teelog_node, data_dir, tmp_path):
+    node = teelog_node(tmp_path / "a.sqlite")
+    node.chat("one")
+    node.chat("two")
+    with Collector(_config(data_dir, node.url)) as collector:
+        collector.run_once()
+    node.stop()
+    node = teelog_node(tmp_path / "b.sqlite")  # storage replaced: a new node_instance
+    node.chat("three")
+    with Collector(_config(data_dir, node.url)) as collector:
+        assert collector.run_once().receipts[0].appended == 1
+        receipts = _receipts(collector.log)
+    assert [(r["seq"], r["node_instance"] == node.journal.instance_id) for r in receipts] == [
+        (1, False), (2, False), (1, True),
+    ]
+
+
+def test_receipts_gone_from_the_feed_are_counted_missing(fake_node, data_dir):
+    feed = fake_node()
+    feed.serve("/v1/attestation/report", json.dumps({"intel_quote": None}).encode())
+    item = {
+        "chat_id": "c", "model": "m", "text": "a" * 64 + ":" + "b" * 64,
+        "request_sha256": "a" * 64, "response_sha256": "b" * 64,
+        "signed_at": "2026-04-03T12:00:00Z", "ecdsa": None, "ed25519": None,
+    }
+    page = {"object": "list", "node_instance": "i", "next": 9, "has_more": False,
+            "data": [dict(item, seq=7), dict(item, seq=9)]}
+    feed.serve("/v1/receipts", json.dumps(page).encode())
+    with Collector(_config(data_dir, feed.url)) as collector:
+        outcome = collector.run_once().receipts[0]
+        with Session(collector.log.engine) as session:
+            cursor = session.get(CollectorReceiptCursor, "own")
+        receipts = _receipts(collector.log)
+    assert (outcome.appended, outcome.missing) == (2, 7)
+    assert (cursor.last_seq, cursor.missing) == (9, 7)
+    # No signature at all: logged, and failed.
+    assert all(r["status"] == "failed" for r in receipts)
+
+
+def test_a_signer_vouched_for_by_a_verified_attestation_passes(teelog_node, data_dir):
+    node = teelog_node()
+    node.chat("vouched")
+    with Collector(_config(data_dir, node.url), clock=PinnedClock(NEAR_MODEL_AT)) as collector:
+        collector.attestation_pollers["own"].poll(force=True)
+        # A verified attestation (index 0 here) vouching for the node's key, as the recorder
+        # stores it when an attestation verifies (no TDX in this test environment).
+        address = node.journal.page(0, 1)[0][0].ecdsa.signing_address
+        with Session(collector.log.engine) as session:
+            session.add(CollectorSigner(
+                node="own", signing_address=address.lower(), signing_algo="ecdsa",
+                status="verified", log_index=0, observed_at=NEAR_MODEL_AT,
+            ))
+            session.commit()
+        collector.receipt_pollers["own"].poll(force=True)
+        (receipt,) = _receipts(collector.log)
+    signer = next(c for c in receipt["checks"] if c["name"] == "receipt.signer")
+    assert signer["status"] == "pass" and "attestation #0" in signer["detail"]
+    assert "not attested: ed25519" in signer["detail"]
+    assert receipt["attestation_index"] == 0
+    assert receipt["status"] == "verified"
