@@ -85,8 +85,9 @@ def test_decode_quote_bytes_never_crashes(data):
 
 
 def _signed_content(data: bytes) -> tuple[bytes, list[bytes]]:
-    """What the quote's signatures and chain cover: every byte before the PCK chain, and the
-    chain's certificates (PEM whitespace between certificates is not signed by anyone)."""
+    """What the signatures and the certificate chain cover: every byte before the PCK chain,
+    and the chain's certificates. PEM text between certificates and bytes after the
+    certification data (the real quote ends in 70 padding zeros) are covered by nothing."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -94,8 +95,7 @@ def _signed_content(data: bytes) -> tuple[bytes, list[bytes]]:
     pem = quote.certification.pck_chain_pem or b""
     start = data.index(pem) if pem else len(data)
     certs = [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(pem)]
-    end = start + len(pem)
-    return data[:start] + data[end:], certs
+    return data[:start], certs
 
 
 @settings(max_examples=40, deadline=None)
@@ -106,11 +106,7 @@ def test_mutated_quote_is_never_verified_unless_its_signed_content_is_unchanged(
     except AttestationInputError:
         return
     if result.status == "verified":
-        mutated_content, mutated_certs = _signed_content(data)
-        original_content, original_certs = _signed_content(V4)
-        assert mutated_certs == original_certs
-        # Bytes after the signature data are outside every signature.
-        assert mutated_content[: len(original_content)] == original_content
+        assert _signed_content(data) == _signed_content(V4)
 
 
 @FUZZ
