@@ -39,7 +39,7 @@ from ..verdict import Check, Status, status_of
 from . import certs, nras, rim
 from .errors import GpuEvidenceError
 from .payload import GpuEvidence, NvidiaPayload, decode_nvidia_payload
-from .spdm import AttestationReport, parse_attestation_report
+from .spdm import AttestationReport, SpdmError, parse_attestation_report
 
 # Leaf CN prefix ("GH100 A01 GSP FMC LF") -> payload architecture name.
 CHIP_ARCH = {"GH100": "HOPPER", "GB100": "BLACKWELL", "GB200": "BLACKWELL"}
@@ -214,6 +214,92 @@ def _check_nonce(
     return Check(name, "pass", f"GPU-signed requester nonce = expected {expected.hex()}")
 
 
+def _device(ev: GpuEvidence, report: AttestationReport, leaf: x509.Certificate) -> GpuDevice:
+    opaque = report.response.opaque
+    fwid = opaque.fwid
+    return GpuDevice(
+        index=ev.index,
+        arch=ev.arch,
+        chip=_chip(leaf),
+        driver_version=opaque.driver_version,
+        vbios_version=opaque.vbios_version,
+        project=opaque.project,
+        project_sku=opaque.project_sku,
+        chip_sku=opaque.chip_sku,
+        fwid=fwid.hex() if fwid is not None else None,
+        nonce=report.nonce.hex(),
+        ueid=str(leaf.serial_number),
+        feature_flag=opaque.feature_flag,
+        nvdec0_status=opaque.nvdec0_status,
+        protected_pcie_status=opaque.protected_pcie_status,
+        nonzero_blocks=report.nonzero_blocks,
+        evidence_encoding=ev.encoding,
+    )
+
+
+def _check_evidence(
+    name: str,
+    ev: GpuEvidence,
+    report: AttestationReport,
+    leaf: x509.Certificate,
+    seen: dict[bytes, int],
+) -> Check:
+    """Signature under the leaf, payload arch vs certified chip, one device listed once."""
+    chip = _chip(leaf)
+    if not verify_report_signature(report, leaf):
+        return Check(
+            name,
+            "fail",
+            (
+                f"ECDSA P-384 signature does not verify under leaf {certs.describe(leaf)} "
+                f"(serial {leaf.serial_number:x})"
+            ),
+        )
+    expected_arch = CHIP_ARCH.get(chip or "")
+    if ev.arch is not None and expected_arch is not None and ev.arch != expected_arch:
+        return Check(name, "fail", f"payload says {ev.arch}, leaf certifies a {chip}")
+    device = certs.fingerprint(leaf)
+    if device in seen:
+        return Check(
+            name, "warn", (f"same device certificate as GPU {seen[device]}: one GPU listed twice")
+        )
+    seen[device] = ev.index
+    opaque = report.response.opaque
+    return Check(
+        name,
+        "pass",
+        (
+            f"SPDM {report.request.version_text}, {len(report.response.blocks)} blocks, driver "
+            f"{opaque.driver_version}, VBIOS {opaque.vbios_version}; signature valid under "
+            f"{certs.describe(leaf)} (ueid {leaf.serial_number})"
+        ),
+    )
+
+
+def _check_fwid(name: str, report: AttestationReport, leaf: x509.Certificate) -> Check:
+    """The report's opaque FWID against the FWID the leaf certificate certifies."""
+    fwid = report.response.opaque.fwid
+    try:
+        leaf_fwid = certs.leaf_fwid(leaf)
+    except GpuEvidenceError as exc:
+        return Check(name, "fail", f"leaf FWID extension unreadable: {exc}")
+    if fwid is None:
+        driver = report.response.opaque.driver_version
+        return Check(
+            name,
+            "skip",
+            (f"report carries no FWID (driver {driver}); not checked, like NVIDIA's verifier"),
+            required=False,
+        )
+    if leaf_fwid is None:
+        return Check(name, "fail", "report has an FWID but the leaf certifies none")
+    if leaf_fwid != fwid:
+        return Check(
+            name, "fail", (f"report FWID {fwid.hex()[:16]}… != leaf FWID {leaf_fwid.hex()[:16]}…")
+        )
+    return Check(name, "pass", f"report FWID = leaf FWID {fwid.hex()[:16]}…")
+
+
 def _verify_one(
     ev: GpuEvidence,
     payload: NvidiaPayload,
@@ -223,132 +309,31 @@ def _verify_one(
     seen: dict[bytes, int],
     result: GpuResult,
 ) -> None:
+    """Append the five ``gpu.*[i]`` checks of one GPU (one failing check if unreadable)."""
     i = ev.index
     checks = result.checks
     try:
         report = parse_attestation_report(ev.report)
-    except GpuEvidenceError as exc:
+        leaf, *_ = [certs.load_certificate(der) for der in ev.certificates]
+    except SpdmError as exc:
         checks.append(Check(f"gpu.evidence[{i}]", "fail", f"report unreadable: {exc}"))
         return
-    try:
-        chain = [certs.load_certificate(der) for der in ev.certificates]
     except GpuEvidenceError as exc:
         checks.append(Check(f"gpu.evidence[{i}]", "fail", f"certificate unreadable: {exc}"))
         return
-    leaf = chain[0]
-    chip = _chip(leaf)
-    opaque = report.response.opaque
-    fwid = opaque.fwid
-    result.devices.append(
-        GpuDevice(
-            index=i,
-            arch=ev.arch,
-            chip=chip,
-            driver_version=opaque.driver_version,
-            vbios_version=opaque.vbios_version,
-            project=opaque.project,
-            project_sku=opaque.project_sku,
-            chip_sku=opaque.chip_sku,
-            fwid=fwid.hex() if fwid is not None else None,
-            nonce=report.nonce.hex(),
-            ueid=str(leaf.serial_number),
-            feature_flag=opaque.feature_flag,
-            nvdec0_status=opaque.nvdec0_status,
-            protected_pcie_status=opaque.protected_pcie_status,
-            nonzero_blocks=report.nonzero_blocks,
-            evidence_encoding=ev.encoding,
-        )
-    )
-
-    # gpu.evidence[i]
-    name = f"gpu.evidence[{i}]"
-    expected_arch = CHIP_ARCH.get(chip or "")
-    if not verify_report_signature(report, leaf):
-        checks.append(
-            Check(
-                name,
-                "fail",
-                (
-                    f"ECDSA P-384 signature does not verify under leaf {certs.describe(leaf)} "
-                    f"(serial {leaf.serial_number:x})"
-                ),
-            )
-        )
-    elif ev.arch is not None and expected_arch is not None and ev.arch != expected_arch:
-        checks.append(Check(name, "fail", f"payload says {ev.arch}, leaf certifies a {chip}"))
-    elif certs.fingerprint(leaf) in seen:
-        checks.append(
-            Check(
-                name,
-                "warn",
-                (
-                    f"same device certificate as GPU {seen[certs.fingerprint(leaf)]}: "
-                    "one GPU listed twice"
-                ),
-            )
-        )
-    else:
-        seen[certs.fingerprint(leaf)] = i
-        checks.append(
-            Check(
-                name,
-                "pass",
-                (
-                    f"SPDM {report.request.version_text}, {len(report.response.blocks)} blocks, "
-                    f"driver "
-                    f"{opaque.driver_version}, VBIOS {opaque.vbios_version}; signature valid under "
-                    f"{certs.describe(leaf)} (ueid {leaf.serial_number})"
-                ),
-            )
-        )
-
-    # gpu.chain[i]
+    result.devices.append(_device(ev, report, leaf))
+    checks.append(_check_evidence(f"gpu.evidence[{i}]", ev, report, leaf, seen))
     chained = certs.verify_device_chain(ev.certificates, at)
     checks.append(Check(f"gpu.chain[{i}]", "pass" if chained.ok else "fail", chained.detail))
-
-    # gpu.fwid[i]
-    name = f"gpu.fwid[{i}]"
-    try:
-        leaf_fwid = certs.leaf_fwid(leaf)
-    except GpuEvidenceError as exc:
-        checks.append(Check(name, "fail", f"leaf FWID extension unreadable: {exc}"))
-    else:
-        if fwid is None:
-            checks.append(
-                Check(
-                    name,
-                    "skip",
-                    (
-                        f"report carries no FWID (driver {opaque.driver_version}); "
-                        "not checked, like NVIDIA's verifier"
-                    ),
-                    required=False,
-                )
-            )
-        elif leaf_fwid is None:
-            checks.append(Check(name, "fail", "report has an FWID but the leaf certifies none"))
-        elif leaf_fwid != fwid:
-            checks.append(
-                Check(
-                    name,
-                    "fail",
-                    (f"report FWID {fwid.hex()[:16]}… != leaf FWID {leaf_fwid.hex()[:16]}…"),
-                )
-            )
-        else:
-            checks.append(Check(name, "pass", f"report FWID = leaf FWID {fwid.hex()[:16]}…"))
-
-    # gpu.nonce[i]
+    checks.append(_check_fwid(f"gpu.fwid[{i}]", report, leaf))
     checks.append(_check_nonce(f"gpu.nonce[{i}]", ev, report, payload, expected_nonce))
-
-    # gpu.rim[i]
     name = f"gpu.rim[{i}]"
     if rims is None:
         checks.append(Check(name, "skip", "no reference files (RIMs) given", required=False))
     elif rims.error is not None:
         checks.append(Check(name, "fail", rims.error))
     else:
-        checks.append(_check_rim(name, report, chip or "", rims))
+        checks.append(_check_rim(name, report, _chip(leaf) or "", rims))
 
 
 def _nras_check(
