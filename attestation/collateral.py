@@ -20,7 +20,9 @@ import asyncio
 import concurrent.futures
 import hashlib
 import json
+import os
 import re
+import threading
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -273,7 +275,8 @@ class Collateral:
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             target = self.cache_dir / f"{fetched.tee.lower()}-{fetched.fmspc}.json"
-            tmp = target.with_suffix(".tmp")
+            # A name of its own per writer, so concurrent fetches never interleave bytes.
+            tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_bytes(fetched.canonical)
             tmp.replace(target)
         return self._pick(self._docs[(tee, quote.fmspc)], at)

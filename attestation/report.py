@@ -31,7 +31,7 @@ from .eventlog import EventLog, compose_check, info_check, parse_event_log, rtmr
 from .measurements import GpuMeasurement, Measurements
 from .quote import Quote, TdReport, decode_quote_bytes, parse_quote
 from .tdx import TdxResult, as_datetime, verify_tdx
-from .verdict import Check, Result, Verdict
+from .verdict import Result, Verdict
 
 FORMATS = ("vllm-proxy", "near-gateway", "redpill-chutes")
 CollateralSource = Collateral | CollateralDoc | Iterable[CollateralDoc] | None
@@ -407,7 +407,6 @@ def _nonce_bytes(nonce: bytes | str | None) -> bytes | None:
 __all__ = [
     "FORMATS",
     "Attestation",
-    "Check",
     "attestations_of",
     "detect_format",
     "load_document",
