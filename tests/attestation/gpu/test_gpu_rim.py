@@ -222,3 +222,124 @@ def test_unreadable_rim_files_are_named_in_the_detail(tmp_path):
     check = next(c for c in result.checks if c.name == "gpu.rim[0]")
     assert check.status == "skip"
     assert "NV_GPU_DRIVER_GH100_570.172.08.xml unreadable: " in check.detail
+
+
+# --- full pass: RIMs signed by a local CA standing in for NVIDIA's CoRIM root ------------------
+# No real driver RIM matches a real report in the fixtures, so the passing path (and a valid
+# signature over wrong values) is exercised with RIMs this test signs under its own root, which
+# replaces the pinned root only inside the test.
+
+DRIVER_INDICES = [7, *range(21, 41)]
+VBIOS_INDICES = [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12]
+
+
+def _local_pki():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    def cert(name, key, issuer=None, issuer_key=None, ca=True):
+        subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer.subject if issuer else subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(datetime(2023, 1, 1, tzinfo=UTC))
+            .not_valid_after(datetime(2030, 1, 1, tzinfo=UTC))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(issuer_key or key, hashes.SHA384())
+        )
+
+    root_key, signer_key = (ec.generate_private_key(ec.SECP384R1()) for _ in range(2))
+    root = cert("Test CoRIM Root", root_key)
+    signer = cert("Test RIM Signer", signer_key, root, root_key, ca=False)
+    return root, signer, signer_key
+
+
+def _signed_rim(version: str, golden: dict[int, bytes], signer, key) -> bytes:
+    from lxml import etree
+    from signxml import XMLSigner
+
+    resources = "".join(
+        f'<ns0:Resource type="Measurement" index="{i}" active="True" alternatives="1" '
+        f'ns2:Hash0="{value.hex()}" name="Measurement_{i}" size="{len(value)}"/>'
+        for i, value in sorted(golden.items())
+    )
+    xml = (
+        '<SoftwareIdentity xmlns="http://standards.iso.org/iso/19770/-2/2015/schema.xsd" '
+        'xmlns:ns0="http://standards.iso.org/iso/19770/-2/2015/schema.xsd" '
+        'xmlns:ns2="http://www.w3.org/2001/04/xmlenc#sha384" name="GH100" tagId="t" '
+        'version="1.0"><ns0:Meta colloquialVersion="' + version + '" product="GH100"/>'
+        "<ns0:Payload>" + resources + "</ns0:Payload></SoftwareIdentity>"
+    )
+    signed = XMLSigner(signature_algorithm="ecdsa-sha384", digest_algorithm="sha384").sign(
+        etree.fromstring(xml.encode()), key=key, cert=[signer]
+    )
+    return etree.tostring(signed)
+
+
+@pytest.fixture
+def local_rims(tmp_path, monkeypatch):
+    from teelog.attestation.gpu import certs
+
+    root, signer, key = _local_pki()
+    monkeypatch.setattr(certs, "rim_root", lambda: root)
+    doc, report = _report_535()
+
+    def write(driver_golden=None, vbios_golden=None):
+        measured = {i: report.measurement(i + 1) for i in DRIVER_INDICES + VBIOS_INDICES}
+        driver = driver_golden or {i: measured[i] for i in DRIVER_INDICES}
+        vbios = vbios_golden or {i: measured[i] for i in VBIOS_INDICES}
+        (tmp_path / "driver.xml").write_bytes(_signed_rim("535.86.09", driver, signer, key))
+        (tmp_path / "vbios.xml").write_bytes(_signed_rim("96.00.5E.00.01", vbios, signer, key))
+        return verify_gpu_evidence(
+            doc, expected_nonce=report.nonce, at=IN_VBIOS_WINDOW, rim_dir=tmp_path
+        )
+
+    return write
+
+
+@needs_signxml
+def test_gpu_rim_passes_with_both_signed_rims_matching(local_rims):
+    result = local_rims()
+    check = next(c for c in result.checks if c.name == "gpu.rim[0]")
+    assert check.status == "pass", check.detail
+    # 21 active driver entries, index 35 exempt: this GPU reports NVDEC0 disabled (0x55).
+    assert "driver RIM driver.xml: 20 active" in check.detail
+    assert "VBIOS RIM vbios.xml: 12 active" in check.detail
+    assert result.status == "verified"
+
+
+@needs_signxml
+def test_validly_signed_rim_with_another_golden_value_fails(local_rims):
+    _, report = _report_535()
+    golden = {i: report.measurement(i + 1) for i in DRIVER_INDICES}
+    golden[30] = bytes(48)
+    result = local_rims(driver_golden=golden)
+    check = next(c for c in result.checks if c.name == "gpu.rim[0]")
+    assert check.status == "fail"
+    assert "block 31" in check.detail
+
+
+@needs_signxml
+def test_signed_rims_overlapping_at_one_index_fail(local_rims):
+    _, report = _report_535()
+    vbios = {i: report.measurement(i + 1) for i in [*VBIOS_INDICES, 7]}
+    result = local_rims(vbios_golden=vbios)
+    check = next(c for c in result.checks if c.name == "gpu.rim[0]")
+    assert check.status == "fail"
+    assert "both have an active measurement at index 7" in check.detail
+
+
+@needs_signxml
+def test_nvdec0_disabled_exempts_rim_index_35(local_rims):
+    _, report = _report_535()
+    assert report.response.opaque.nvdec0_status == "disabled"
+    golden = {i: report.measurement(i + 1) for i in DRIVER_INDICES}
+    golden[35] = b"\xab" * 48  # differs from block 36, which is not compared
+    assert (
+        next(c for c in local_rims(driver_golden=golden).checks if c.name == "gpu.rim[0]").status
+        == "pass"
+    )
