@@ -79,12 +79,8 @@ class Proxy:
         headers["content-type"] = request.headers.get("content-type", "application/json")
         if "accept" in request.headers:
             headers["accept"] = request.headers["accept"]
-        client = self.clients.next()
-        upstream_request = client.build_request(
-            "POST", f"{self.base}{path}", content=body, headers=headers
-        )
         try:
-            resp = await client.send(upstream_request, stream=True)
+            resp = await self._send(path, body, headers)
         except httpx.HTTPError as exc:
             return _upstream_failure(exc).response()
         if resp.headers.get("content-type", "").startswith("text/event-stream") and (
@@ -107,6 +103,26 @@ class Proxy:
             # 4xx: the upstream's own verdict on the request (unknown model, bad parameters).
             return _passthrough(resp, content)
         return self._signed_json(resp, content, request_sha256)
+
+    async def _send(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        """Send the request; retry once if the upstream dropped the connection before answering.
+
+        A keep-alive connection the upstream closes just as the node reuses it fails with
+        ``RemoteProtocolError`` before any response byte: the upstream never read the request,
+        so sending it again on another connection is safe and invisible to the client.
+        """
+        for attempt in (1, 2):
+            client = self.clients.next()
+            request = client.build_request(
+                "POST", f"{self.base}{path}", content=body, headers=headers
+            )
+            try:
+                return await client.send(request, stream=True)
+            except httpx.RemoteProtocolError as exc:
+                if attempt == 2:
+                    raise
+                log.info("upstream dropped a connection before answering (%s); retrying", exc)
+        raise AssertionError("unreachable")
 
     def _signed_json(self, resp: httpx.Response, content: bytes, request_sha256: str) -> Response:
         try:

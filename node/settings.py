@@ -12,7 +12,8 @@ class NodeSettings:
     ``token``: the bearer token clients must present on the completion and signature routes
     (None: no authentication, for a development node). ``max_body_bytes``: largest request body
     accepted (413 beyond). Timeouts are in seconds: ``connect_timeout`` to open a connection to
-    the upstream, ``read_timeout`` between two reads from it (a stream that stalls longer is cut).
+    the upstream, ``read_timeout`` between two reads from it (a stream that stalls longer is
+    cut), ``keepalive_expiry`` before an idle upstream connection is closed.
     """
 
     upstream: str
@@ -22,6 +23,7 @@ class NodeSettings:
     connect_timeout: float = 5.0
     read_timeout: float = 600.0
     max_upstream_connections: int = 1024
+    keepalive_expiry: float = 4.0
     signature_cache_size: int = 4096
 
     def __post_init__(self) -> None:

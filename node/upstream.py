@@ -5,6 +5,10 @@ a request is queued or released (``AsyncConnectionPool._assign_requests_to_conne
 quadratic in the number of open connections), which at 64 concurrent streams cost more CPU than
 everything else the node does. Requests spread round-robin over ``shards`` pools keep each
 pool small; connections are still kept alive and reused.
+
+Idle connections are dropped after ``keepalive_expiry`` seconds, shorter than the 5 s after
+which uvicorn (hence vLLM, ``VLLM_HTTP_TIMEOUT_KEEP_ALIVE``) closes them from its side, so the
+node does not send a request down a connection the upstream is closing.
 """
 
 from __future__ import annotations
@@ -29,14 +33,21 @@ class UpstreamClients:
         if shards < 1:
             raise ValueError("shards must be at least 1")
         per_shard = max(1, settings.max_upstream_connections // shards)
-        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        limits = httpx.Limits(
+            max_connections=per_shard,
+            max_keepalive_connections=per_shard,
+            keepalive_expiry=settings.keepalive_expiry,
+        )
+        ssl_context = httpx.create_ssl_context()  # built once: loading CA certificates is slow
         timeout = httpx.Timeout(
             connect=settings.connect_timeout, read=settings.read_timeout,
             write=settings.read_timeout, pool=settings.connect_timeout,
         )
         # A test transport is one object; sharing it keeps every shard on it.
         self._clients = [
-            httpx.AsyncClient(limits=limits, timeout=timeout, transport=transport)
+            httpx.AsyncClient(
+                limits=limits, timeout=timeout, transport=transport, verify=ssl_context
+            )
             for _ in range(shards)
         ]
         self._turn = itertools.cycle(self._clients)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import socketserver
+import threading
 
 import httpx
 import openai
@@ -155,3 +157,55 @@ def test_openai_client_raises_on_a_cut_stream(node):
     )
     with pytest.raises(openai.APIError, match="stream"):
         list(stream)
+
+
+class _DroppingUpstream(socketserver.ThreadingTCPServer):
+    """Closes the first ``drops`` connections after reading the request, without answering
+    (what a keep-alive connection closing under a request looks like), then answers."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, drops: int) -> None:
+        self.drops = drops
+        self.seen = 0
+        super().__init__(("127.0.0.1", 0), _DroppingHandler)
+
+
+class _DroppingHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        server = self.server
+        assert isinstance(server, _DroppingUpstream)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.request.recv(65536)
+        length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        body = head.split(b"\r\n\r\n", 1)[1]
+        while len(body) < length:
+            body += self.request.recv(65536)
+        server.seen += 1
+        if server.seen <= server.drops:
+            return  # close without a response
+        reply = json.dumps({"id": f"chatcmpl-retry-{server.seen}", "model": DEMO_MODEL}).encode()
+        self.request.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: " + str(len(reply)).encode() + b"\r\n\r\n" + reply
+        )
+
+
+@pytest.mark.parametrize(("drops", "status", "receipts"), [(1, 200, 1), (2, 502, 0)])
+def test_request_dropped_unanswered_is_resent_once(start_node, drops, status, receipts):
+    server = _DroppingUpstream(drops)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        node = start_node(f"http://127.0.0.1:{server.server_address[1]}")
+        r = _post(node)
+        assert r.status_code == status
+        assert server.seen == 2  # one retry, never more
+        assert len(_receipts(node)) == receipts
+        if status == 502:
+            assert r.json()["error"]["code"] == "upstream_failed"
+    finally:
+        server.shutdown()
+        server.server_close()
