@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 
 from .blobs import BlobStore
 from .checkpoint import Checkpoint, parse_checkpoint
+from .dedup import DuplicateIndex
 from .fsio import write_durable
 from .merkle import EMPTY_ROOT, ProofError, leaf_hash
 from .merkle import root as merkle_root
@@ -88,6 +89,7 @@ class Log:
         self._sequencer: Sequencer | None = None
         self._holding = 0  # nesting depth of sequencing() / the background loop
         self._reader = TileReader(self._read_tile_file, 0, cache_tiles=256)
+        self._dedup = DuplicateIndex(self.tiles_dir)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -218,8 +220,10 @@ class Log:
         return reader.entry(index)
 
     def index_of(self, entry: bytes) -> int | None:
-        """The index of ``entry`` if it has been integrated (duplicate index lookup)."""
-        return self.store.lookup([leaf_hash(entry)]).get(leaf_hash(entry))
+        """The index of ``entry`` if it has been integrated (the duplicate index)."""
+        with self._mutex:
+            self._dedup.catch_up(self.checkpoint().size)
+            return self._dedup.find(leaf_hash(entry))
 
     def _check_size(self, size: int, latest: int) -> None:
         if not 0 < size <= latest:
@@ -321,6 +325,7 @@ class Log:
                     holder=self.holder,
                     lease_ttl=self.config.lease_ttl,
                     max_batch=self.config.max_batch,
+                    dedup=self._dedup,
                 )
         except BaseException:
             self._release()
@@ -348,7 +353,7 @@ class Log:
                     if not self._holding:
                         self._release()
         ids = self.submit_many(entries)
-        return [self.wait(i, leaf_hash(e)) for i, e in zip(ids, entries, strict=True)]
+        return [self.wait(i) for i in ids]
 
     def _integrate_own(self, entries: list[bytes]) -> list[int]:
         assert self._sequencer is not None
@@ -366,18 +371,18 @@ class Log:
         entries = [_check(e) for e in entries]
         return self.store.submit([(leaf_hash(e), e) for e in entries])
 
-    def wait(self, pending_id: int, entry_hash: bytes, timeout: float = 60.0) -> int:
+    def wait(self, pending_id: int, timeout: float = 60.0) -> int:
         """Wait until pending entry ``pending_id`` is integrated; return its index.
 
         If no live sequencer holds the lease, integrate pending entries here."""
         deadline = time.monotonic() + timeout
         delay = 0.01
         while True:
-            if not self.store.is_pending([pending_id]):
-                idx = self.store.lookup([entry_hash]).get(entry_hash)
-                if idx is None:
-                    raise LogError(f"pending entry {pending_id} vanished without an index")
+            waiting, idx = self.store.take_result(pending_id)
+            if idx is not None:
                 return idx
+            if not waiting:
+                raise LogError(f"pending entry {pending_id} is unknown or was already collected")
             if self.integrate_pending():
                 continue
             if time.monotonic() > deadline:

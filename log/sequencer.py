@@ -3,11 +3,11 @@
 One batch, under the sequencer lease (c2sp tlog-tiles write path, as Sunlight and Tessera do):
 
 1. take up to ``max_batch`` pending entries (plus the caller's own, for a direct append);
-2. answer duplicates (same bytes) with their existing index;
+2. answer duplicates (same bytes) with their existing index (:mod:`.dedup`);
 3. extend the right edge, write every changed entry bundle and hash tile durably (temporary file,
    fsync, rename; then one fsync per directory);
-4. sign the new checkpoint and compare-and-swap it into the database together with the duplicate
-   index and the removal of the pending rows (one transaction): this is the commit point;
+4. sign the new checkpoint and compare-and-swap it into the database together with replacing
+   the pending rows by their indexes (one transaction): this is the commit point;
 5. publish ``checkpoint`` (atomic rename) and delete partial tiles superseded by full ones.
 
 A crash before step 4 leaves the pending rows pending and the CAS record unchanged: files
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_checkpoint
+from .dedup import DuplicateIndex
 from .fsio import fsync_dirs, write_durable
 from .merkle import leaf_hash
 from .note import Ed25519Signer
@@ -111,6 +112,7 @@ class Sequencer:
         holder: str,
         lease_ttl: float,
         max_batch: int,
+        dedup: DuplicateIndex | None = None,
     ) -> None:
         self.store = store
         self.tiles_dir = tiles_dir
@@ -126,6 +128,7 @@ class Sequencer:
                 f"signed checkpoint record says {head.root.hex()}: the tiles were modified or "
                 "lost"
             )
+        self.dedup = dedup or DuplicateIndex(tiles_dir)  # caught up lazily, on first use
         self.last = BatchStats()
 
     def integrate(self, own: Sequence[bytes] = (), *, take_pending: bool = True) -> list[int]:
@@ -133,22 +136,22 @@ class Sequencer:
         ``own``.  The batch is durable and covered by a published checkpoint on return."""
         t0 = time.perf_counter()
         stats = BatchStats()
-        room = max(self.max_batch - len(own), 0)
-        pending = self.store.pending(room) if take_pending and room else []
+        self.dedup.catch_up(self.head.size)
+        room = max(self.max_batch - len(own), 0) if take_pending else 0
+        pending = self.store.read_batch(room)
         stats.pending = len(pending)
         hashes = [h for _, h, _ in pending] + [leaf_hash(e) for e in own]
         datas = [d for _, _, d in pending] + list(own)
         t1 = time.perf_counter()
-        known = self.store.lookup(set(hashes)) if hashes else {}
         size = self.head.size
         new_hashes: list[bytes] = []
         new_entries: list[bytes] = []
         assigned: dict[bytes, int] = {}
         indexes: list[int] = []
         for h, data in zip(hashes, datas, strict=True):
-            idx = known.get(h)
+            idx = assigned.get(h)
             if idx is None:
-                idx = assigned.get(h)
+                idx = self.dedup.find(h)
             if idx is None:
                 idx = assigned[h] = size + len(new_hashes)
                 new_hashes.append(h)
@@ -166,11 +169,11 @@ class Sequencer:
                 writes = self.bundles.append(new_entries) + self.tiles.append(new_hashes)
                 t2 = time.perf_counter()
                 stats.hash_s = t2 - t1
+                # One fsync per file, then one per directory touched.
                 dirs: set[Path] = set()
                 for w in writes:
                     dirs |= write_durable(self.tiles_dir / w.path, w.data, sync_dir=False)
-                    if w.full:
-                        full_tiles.append(w.path)
+                full_tiles = [w.path for w in writes if w.full]
                 fsync_dirs(dirs)
                 stats.files = len(writes)
                 t3 = time.perf_counter()
@@ -183,8 +186,7 @@ class Sequencer:
             self.store.commit_batch(
                 self.head,
                 head,
-                list(assigned.items()),
-                [pid for pid, _, _ in pending],
+                [(pid, idx) for (pid, _, _), idx in zip(pending, indexes, strict=False)],
                 self.holder,
                 time.time() + self.lease_ttl,
             )
@@ -193,6 +195,7 @@ class Sequencer:
             # The right edge advanced in memory but nothing was committed: reload it.
             self.tiles, self.bundles = read_right_edge(self.tiles_dir, self.head.size)
             raise
+        self.dedup.add(new_hashes, size)
         self.head = head
         if new_hashes:
             publish_checkpoint(self.tiles_dir, head.note)

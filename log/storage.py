@@ -55,13 +55,14 @@ class PendingEntry(SQLModel, table=True):
     submitted_at: float = Field(default_factory=time.time)
 
 
-class EntryHash(SQLModel, table=True):
-    """Duplicate index: leaf hash of every integrated entry -> its index."""
+class IntegratedEntry(SQLModel, table=True):
+    """The index given to a submitted entry, until its submitter collects it."""
 
-    __tablename__ = "log_entry_hash"
+    __tablename__ = "log_integrated"
 
-    leaf_hash: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    pending_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
     idx: int = Field(sa_column=Column(BigInteger, nullable=False))
+    integrated_at: float = Field(default_factory=time.time)
 
 
 class SequencerLock(SQLModel, table=True):
@@ -98,12 +99,13 @@ class CheckpointHistory(SQLModel, table=True):
 
 TABLES = [
     PendingEntry.__table__,
-    EntryHash.__table__,
+    IntegratedEntry.__table__,
     SequencerLock.__table__,
     CasRecord.__table__,
     CheckpointHistory.__table__,
 ]
-_PENDING, _HASH, _LOCK, _CAS, _HISTORY = TABLES
+_PENDING, _DONE, _LOCK, _CAS, _HISTORY = TABLES
+RESULT_TTL = 24 * 3600.0  # uncollected results (submitter gone) are dropped after a day
 
 
 class CasConflict(RuntimeError):
@@ -183,6 +185,7 @@ class LogStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
 
     def create_tables(self) -> None:
         SQLModel.metadata.create_all(self.engine, tables=TABLES)
@@ -226,13 +229,12 @@ class LogStore:
         self,
         old: SignedHead,
         new: SignedHead,
-        indexed: Sequence[tuple[bytes, int]],
-        done_pending: Sequence[int],
+        integrated: Sequence[tuple[int, int]],
         holder: str,
         lease_until: float,
     ) -> None:
-        """Atomically swap the CAS record ``old`` -> ``new``, index the new entries, drop the
-        integrated pending rows and renew our lease.
+        """Atomically swap the CAS record ``old`` -> ``new``, replace the integrated pending rows
+        by their results ``(pending_id, index)`` and renew our lease.
 
         Raises :class:`CasConflict` or :class:`LockLost` (committing nothing) if the record moved
         or the lease is no longer ours.
@@ -261,10 +263,17 @@ class LogStore:
                         "has signed"
                     )
                 conn.execute(insert(_HISTORY).values(size=new.size, root=new.root, note=new.note))
-            if indexed:
-                conn.execute(insert(_HASH), [{"leaf_hash": h, "idx": i} for h, i in indexed])
-            for chunk in _chunks(list(done_pending)):
-                conn.execute(delete(_PENDING).where(_PENDING.c.id.in_(chunk)))
+            if integrated:
+                ph = "%s" if self._postgres else "?"
+                now = time.time()
+                conn.exec_driver_sql(
+                    f"INSERT INTO {_DONE.name} (pending_id, idx, integrated_at) "
+                    f"VALUES ({ph}, {ph}, {ph})",
+                    [(pid, idx, now) for pid, idx in integrated],
+                )
+                for chunk in _chunks([pid for pid, _ in integrated]):
+                    conn.execute(delete(_PENDING).where(_PENDING.c.id.in_(chunk)))
+                conn.execute(delete(_DONE).where(_DONE.c.integrated_at < now - RESULT_TTL))
 
     # --- entries --------------------------------------------------------------------------------
 
@@ -278,38 +287,32 @@ class LogStore:
         with self.engine.begin() as conn:
             return [int(r[0]) for r in conn.execute(stmt, rows)]
 
-    def pending(self, limit: int) -> list[tuple[int, bytes, bytes]]:
-        """The oldest ``limit`` pending entries: ``(id, leaf_hash, data)``."""
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(_PENDING.c.id, _PENDING.c.leaf_hash, _PENDING.c.data)
-                .order_by(_PENDING.c.id)
-                .limit(limit)
-            ).all()
-        return [(r[0], bytes(r[1]), bytes(r[2])) for r in rows]
-
     def pending_count(self) -> int:
         with self.engine.begin() as conn:
             return int(conn.execute(select(func.count()).select_from(_PENDING)).scalar_one())
 
-    def is_pending(self, ids: Iterable[int]) -> set[int]:
-        out: set[int] = set()
+    def read_batch(self, limit: int) -> list[tuple[int, bytes, bytes]]:
+        """The oldest ``limit`` pending entries: ``(id, leaf_hash, data)`` (driver-level SQL:
+        this is the sequencer's hot path)."""
+        if limit <= 0:
+            return []
+        ph = "%s" if self._postgres else "?"
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
-                rows = conn.execute(select(_PENDING.c.id).where(_PENDING.c.id.in_(chunk)))
-                out.update(r[0] for r in rows)
-        return out
+            rows = conn.exec_driver_sql(
+                f"SELECT id, leaf_hash, data FROM {_PENDING.name} ORDER BY id LIMIT {ph}",
+                (limit,),
+            )
+            return [(r[0], bytes(r[1]), bytes(r[2])) for r in rows]
 
-    def lookup(self, hashes: Iterable[bytes]) -> dict[bytes, int]:
-        """Indexes of already-integrated entries among ``hashes`` (leaf hashes)."""
-        out: dict[bytes, int] = {}
+    def take_result(self, pending_id: int) -> tuple[bool, int | None]:
+        """``(still_pending, index)`` for a submitted entry; a found result is collected."""
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(hashes)):
-                rows = conn.execute(
-                    select(_HASH.c.leaf_hash, _HASH.c.idx).where(_HASH.c.leaf_hash.in_(chunk))
-                )
-                out.update((bytes(h), i) for h, i in rows)
-        return out
+            row = conn.execute(select(_DONE.c.idx).where(_DONE.c.pending_id == pending_id)).first()
+            if row is not None:
+                conn.execute(delete(_DONE).where(_DONE.c.pending_id == pending_id))
+                return False, int(row[0])
+            waiting = conn.execute(select(_PENDING.c.id).where(_PENDING.c.id == pending_id)).first()
+            return waiting is not None, None
 
     # --- the sequencer lease --------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from teelog.log import (
     LogStateError,
     ProofError,
     TlogProofError,
+    dedup,
     leaf_hash,
     open_checkpoint,
     parse_vkey,
@@ -92,6 +93,17 @@ def test_duplicates_are_answered_with_the_existing_index(logs):
     assert log.index_of(b"c") == 2 and log.index_of(b"zzz") is None
     other = logs.open()
     assert other.append_many([b"d", b"a"]) == [3, 0]
+
+
+def test_duplicates_of_old_entries_are_found_after_reopening(logs, monkeypatch):
+    monkeypatch.setattr(dedup, "RECENT", 4)  # force the exact search in the level-0 tiles
+    log = logs.create()
+    log.append_many([b"%d" % i for i in range(600)])
+    log.close()
+    again = logs.open()
+    assert again.append_many([b"5", b"599", b"new", b"300"]) == [5, 599, 600, 300]
+    assert again.index_of(b"256") == 256 and again.index_of(b"absent") is None
+    assert again.checkpoint().size == 601
 
 
 def test_entries_over_65535_bytes_are_rejected_and_nothing_is_appended(logs):
@@ -212,7 +224,7 @@ def test_only_one_process_sequences_and_others_submit_to_it(logs):
             pass
         pid = b.submit(b"from b")
         result: list[int] = []
-        waiter = threading.Thread(target=lambda: result.append(b.wait(pid, leaf_hash(b"from b"))))
+        waiter = threading.Thread(target=lambda: result.append(b.wait(pid)))
         waiter.start()
         # The sequencer integrates what others submitted first, then its own entries.
         assert a.append(b"from a") == 1
@@ -227,7 +239,7 @@ def test_an_appender_sequences_itself_when_no_one_else_does(logs):
     pid = a.submit(b"queued by a")
     # b finds the lease free and integrates a's pending entry along with its own.
     assert b.append(b"appended by b") == 1
-    assert b.wait(pid, leaf_hash(b"queued by a"), timeout=1) == 0
+    assert b.wait(pid, timeout=1) == 0
 
 
 def test_a_lease_held_by_a_dead_local_process_is_taken_over(logs):
@@ -242,9 +254,9 @@ def test_a_live_remote_lease_is_respected_until_it_expires(logs):
     _set_lease(log, "elsewhere.example:1:1:abcd", expires_at=1e12)
     pid = log.submit(b"x")
     with pytest.raises(TimeoutError):
-        log.wait(pid, leaf_hash(b"x"), timeout=0.3)
+        log.wait(pid, timeout=0.3)
     _set_lease(log, "elsewhere.example:1:1:abcd", expires_at=0)
-    assert log.wait(pid, leaf_hash(b"x"), timeout=5) == 0
+    assert log.wait(pid, timeout=5) == 0
 
 
 def test_a_sequencer_that_lost_its_lease_commits_nothing(logs):
@@ -269,12 +281,7 @@ def test_the_cas_record_refuses_a_second_signer(logs):
         # Someone else swaps the record (e.g. a second sequencer with a broken lock).
         forged = Checkpoint(ORIGIN, 2, b"\x02" * 32).sign(log.signer)
         log.store.commit_batch(
-            head,
-            type(head)(ORIGIN, 2, forged.root, forged.note),
-            [],
-            [],
-            log.holder,
-            1e12,
+            head, type(head)(ORIGIN, 2, forged.root, forged.note), [], log.holder, 1e12
         )
         with pytest.raises(CasConflict, match="another sequencer"):
             log.append(b"b")
