@@ -160,26 +160,40 @@ async def throughput(port: int, concurrency: int, seconds: float) -> float:
     return done / elapsed
 
 
-async def throughput_rounds(direct: int, node: int, rounds: int, seconds: float) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc; proc(5) stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput_rounds(
+    direct: int, node: int, node_pid: int, rounds: int, seconds: float
+) -> dict:
     rates: dict[str, list[float]] = {"direct": [], "node": []}
-    ratios = []
+    ratios, node_cpu_ms = [], []
     for i in range(rounds):
         order = [("direct", direct), ("node", node)] if i % 2 == 0 else [
             ("node", node), ("direct", direct)]
         got = {}
         for name, port in order:
+            # Warm-up: open the 64 connections (and the node's upstream connections).
+            await throughput(port, 64, 0.5)
+            cpu0 = cpu_seconds(node_pid)
             got[name] = await throughput(port, 64, seconds)
+            if name == "node":
+                node_cpu_ms.append((cpu_seconds(node_pid) - cpu0) * 1000 / (got[name] * seconds))
             rates[name].append(got[name])
         ratios.append(got["node"] / got["direct"])
     return {
         "direct_rps": statistics.median(rates["direct"]),
         "node_rps": statistics.median(rates["node"]),
         "ratio": statistics.median(ratios),
+        "node_cpu_ms": statistics.median(node_cpu_ms),
     }
 
 
 def start(cmd: list[str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(port, proc)
     return proc
 
@@ -202,7 +216,7 @@ def main() -> int:
                         help="seconds between tokens for the paced run (default 0.02 = 50 tok/s)")
     args = parser.parse_args()
     n = 300 if args.quick else 2000
-    rounds, seconds = (3, 2.0) if args.quick else (6, 5.0)
+    rounds, seconds = (3, 3.0) if args.quick else (6, 5.0)
     print(f"node_bench: cpus={os.cpu_count()} quick={args.quick} python={sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -215,10 +229,10 @@ def main() -> int:
                       f"p99 {r['direct_p99']:.3f} | node p50 {r['node_p50']:.3f} "
                       f"p99 {r['node_p99']:.3f} | added p50 {r['added_p50']:+.3f} ms "
                       f"p99 {r['added_p99']:+.3f} ms  (n={n} each)")
-            t = asyncio.run(throughput_rounds(up_port, node_port, rounds, seconds))
+            t = asyncio.run(throughput_rounds(up_port, node_port, node.pid, rounds, seconds))
             print(f"throughput c=64 streams, unpaced upstream: direct {t['direct_rps']:.0f}/s "
-                  f"node {t['node_rps']:.0f}/s ratio {t['ratio']:.1%} "
-                  f"(median of {rounds} rounds x {seconds:.0f} s)")
+                  f"node {t['node_rps']:.0f}/s ratio {t['ratio']:.1%} node CPU "
+                  f"{t['node_cpu_ms']:.2f} ms/stream (median of {rounds} rounds x {seconds:.0f} s)")
         finally:
             node.terminate()
             up.terminate()
@@ -226,10 +240,11 @@ def main() -> int:
             up.wait()
         up, node, up_port, node_port = run_pair(args.chunk_delay, tmp)
         try:
-            t = asyncio.run(throughput_rounds(up_port, node_port, rounds, seconds))
+            t = asyncio.run(throughput_rounds(up_port, node_port, node.pid, rounds, seconds))
             print(f"throughput c=64 streams, paced upstream ({1 / args.chunk_delay:.0f} tok/s, "
                   f"16 tokens): direct {t['direct_rps']:.1f}/s node {t['node_rps']:.1f}/s "
-                  f"ratio {t['ratio']:.1%} (median of {rounds} rounds x {seconds:.0f} s)")
+                  f"ratio {t['ratio']:.1%} node CPU {t['node_cpu_ms']:.2f} ms/stream "
+                  f"(median of {rounds} rounds x {seconds:.0f} s)")
         finally:
             node.terminate()
             up.terminate()

@@ -59,7 +59,7 @@ def rfc3339(ts: float) -> str:
 
 
 def _unix(signed_at: str) -> int:
-    return int(datetime.strptime(signed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+    return int(datetime.fromisoformat(signed_at).timestamp())  # "Z" is UTC (Python ≥ 3.11)
 
 
 def _row_to_receipt(row: tuple) -> Receipt:
