@@ -67,6 +67,7 @@ class Explorer:
     config: ExplorerConfig
     verify_limiter: RateLimiter
     collateral: Any = None  # explorer.verifying.CollateralPool
+    evidence: Any = None  # explorer.evidence.EvidenceCache
 
 
 def read_engine(engine: Engine) -> Engine:
@@ -135,9 +136,11 @@ def create_app(
         config=settings,
         verify_limiter=RateLimiter(settings.verify_rate, 60.0),
     )
+    from .evidence import EvidenceCache
     from .verifying import CollateralPool
 
     state.collateral = CollateralPool(state)
+    state.evidence = EvidenceCache()
     app.extensions["teelog"] = state
 
     from . import api, feeds, ops, pages

@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Build the app, catch the index up with the log, then serve until interrupted."""
+    from teelog.log import LogError, LogStateError
     from werkzeug.serving import make_server
 
     from .app import create_app
@@ -43,7 +44,7 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"teelog serve: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as exc:
+    except (LogError, LogStateError, OSError, ValueError) as exc:
         print(f"teelog serve: cannot open the log: {exc}", file=sys.stderr)
         return 2
     state = app.extensions["teelog"]

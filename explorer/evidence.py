@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -337,3 +340,31 @@ def collateral_view(sha256: str, data: bytes | None, verified_at: str | None) ->
         except ValueError:
             view.problem_at_verification = f"verified_at {verified_at!r} is not a time"
     return view
+
+
+class EvidenceCache:
+    """Parsed evidence per entry index, least recently used first out.
+
+    Entries are immutable and blobs content-addressed, so what was parsed for an index stays
+    true; parsing a report (quotes, certificate chains, SPDM reports of 8 GPUs) costs tens of
+    milliseconds, a cache hit nothing. Bounded to ``size`` entries.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, index: int, compute: Callable[[], tuple[dict[str, Any], bool]]) -> dict[str, Any]:
+        """The evidence of ``index``; ``compute`` returns (evidence, cacheable)."""
+        with self._lock:
+            if index in self._items:
+                self._items.move_to_end(index)
+                return self._items[index]
+        value, cacheable = compute()
+        if cacheable:
+            with self._lock:
+                self._items[index] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return value

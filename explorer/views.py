@@ -130,25 +130,9 @@ def entry_view(ex: Explorer, index: int, *, with_evidence: bool = False) -> dict
         if _blob_hex(blobs.get("verdict")):
             out["blobs"].append(("verdict", blobs["verdict"]))
         if with_evidence:
-            from .evidence import attestation_evidence, collateral_view
-
-            report_bytes = blob_bytes(ex, report_hex)
-            report: Any = None
-            out["report_error"] = None
-            if report_hex and report_bytes is None:
-                out["report_error"] = "the report blob is not in this explorer's blob store"
-            elif report_bytes is not None:
-                try:
-                    report = json.loads(report_bytes)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    out["report_error"] = f"the report blob is not JSON: {exc}"
-            out["evidence"] = attestation_evidence(out["verdict"]["attestations"], report)
-            verified_at = (
-                doc.get("verified_at") if isinstance(doc.get("verified_at"), str) else None
+            out.update(
+                ex.evidence.get(index, lambda: _evidence(ex, doc, out, report_hex, collateral_hex))
             )
-            out["collateral"] = [
-                collateral_view(h, blob_bytes(ex, h), verified_at) for h in collateral_hex
-            ]
     elif view.kind == "receipt":
         att_index = receipt_attestation_index(doc)
         out["attestation_index"] = att_index
@@ -156,6 +140,38 @@ def entry_view(ex: Explorer, index: int, *, with_evidence: bool = False) -> dict
         if att_index is not None and att_index < cp.size:
             out["attestation_entry"] = ex.store.entry(att_index)
     return out
+
+
+def _evidence(
+    ex: Explorer,
+    doc: dict[str, Any],
+    out: dict[str, Any],
+    report_hex: str | None,
+    collateral_hex: list[str],
+) -> tuple[dict[str, Any], bool]:
+    """The parsed raw evidence of an attestation entry, and whether it may be cached (only
+    when every blob was found: a blob that arrives later must then be shown)."""
+    from .evidence import attestation_evidence, collateral_view
+
+    report_bytes = blob_bytes(ex, report_hex)
+    report: Any = None
+    found: dict[str, Any] = {"report_error": None}
+    complete = report_hex is None or report_bytes is not None
+    if report_hex and report_bytes is None:
+        found["report_error"] = "the report blob is not in this explorer's blob store"
+    elif report_bytes is not None:
+        try:
+            report = json.loads(report_bytes)
+        except (ValueError, UnicodeDecodeError) as exc:
+            found["report_error"] = f"the report blob is not JSON: {exc}"
+    found["evidence"] = attestation_evidence(out["verdict"]["attestations"], report)
+    verified_at = doc.get("verified_at") if isinstance(doc.get("verified_at"), str) else None
+    found["collateral"] = []
+    for h in collateral_hex:
+        data = blob_bytes(ex, h)
+        complete = complete and data is not None
+        found["collateral"].append(collateral_view(h, data, verified_at))
+    return found, complete
 
 
 def entry_json(ex: Explorer, index: int) -> dict[str, Any] | None:
