@@ -45,7 +45,7 @@ class Attestation:
     model: str | None
     signing_address: str | None
     signing_algo: str | None
-    quote: Any  # hex or base64 text
+    quote: Any  # hex or base64 text; None when the report carries no quote (no TEE)
     event_log: Any = None
     info: dict[str, Any] | None = None
     gpu_payload: Any = None  # nvidia_payload (string or object) or a chutes gpu_evidence list
@@ -126,9 +126,9 @@ def _str(value: Any) -> str | None:
 
 
 def _proxy(entry: dict[str, Any], role: str | None) -> Attestation:
-    quote = entry.get("intel_quote") or entry.get("quote")
-    if not isinstance(quote, str) or not quote:
-        raise ReportFormatError("attestation without intel_quote")
+    quote = entry.get("intel_quote") if "intel_quote" in entry else entry.get("quote")
+    if quote is not None and (not isinstance(quote, str) or not quote):
+        raise ReportFormatError("intel_quote must be a non-empty hex or base64 string, or null")
     info = entry.get("info")
     model = _str(entry.get("model_name")) or _str(entry.get("model"))
     return Attestation(
@@ -143,6 +143,15 @@ def _proxy(entry: dict[str, Any], role: str | None) -> Attestation:
         request_nonce=_str(entry.get("request_nonce")),
         tls_cert_fingerprint=_str(entry.get("tls_cert_fingerprint")),
     )
+
+
+def _no_quote_reason(att: Attestation) -> str:
+    """Why an attestation without a quote cannot be verified, in the report's own words."""
+    declared = (att.info or {}).get("tee")
+    if declared == "none":
+        return ("the node declares no TEE (tee: none): nothing in this report is attested, "
+                "so its signing key is vouched for by nothing")
+    return "the report carries no TDX quote: nothing in it is attested"
 
 
 def _chutes(item: Any, doc: dict[str, Any]) -> Attestation:
@@ -240,6 +249,9 @@ def verify_attestation(
         signing_address=att.signing_address,
         signing_algo=att.signing_algo,
     )
+    if att.quote is None:
+        verdict.add("tdx.quote", "skip", _no_quote_reason(att))
+        return verdict, None
     try:
         quote = parse_quote(decode_quote_bytes(att.quote))
     except AttestationInputError as exc:

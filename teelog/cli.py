@@ -16,7 +16,8 @@ from teelog import __version__
 
 # Order is the order of ``teelog --help``: the main job first, then the parts.
 _COMMAND_MODULES = (
-    "teelog.explorer.cli",  # serve, demo, monitor
+    "teelog.demo",  # demo: the main job
+    "teelog.explorer.cli",  # serve, monitor
     "teelog.log.cli",  # log init|vkey|append|prove|verify
     "teelog.attestation.cli",  # verify
     "teelog.node.cli",  # node
