@@ -83,16 +83,25 @@ class CollectorReceipt(SQLModel, table=True):
 
 
 class CollectorSigner(SQLModel, table=True):
-    """A signing address vouched for by a node's verified attestation (latest one wins)."""
+    """A signing address a node's attestations named.
+
+    ``log_index``/``status``/``observed_at``: the latest attestation that *vouched* for it
+    (status ``verified`` or ``warning``), or ``None`` if none did. ``named_*``: the latest
+    attestation naming it, whatever its status (a node without a TEE names its key in an
+    ``unverifiable`` attestation).
+    """
 
     __tablename__ = "collector_signer"
 
     node: str = Field(primary_key=True)
     signing_address: str = Field(primary_key=True)  # lowercase
     signing_algo: str | None = None
-    status: str  # verified | warning
-    log_index: int
-    observed_at: datetime
+    status: str | None = None  # verified | warning
+    log_index: int | None = None
+    observed_at: datetime | None = None
+    named_index: int
+    named_status: str
+    named_at: datetime
 
 
 class CollectorChangeEvent(SQLModel, table=True):

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from .appender import GroupAppender
 from .changes import FieldChange, compare_summaries, summary_of
 from .clients import NodeError, NodeGarbage, Report, ReportClient
 from .config import NodeConfig
@@ -127,7 +128,7 @@ class Recorder:
         self.log = log
         self.verify = verify
         self.outbox = outbox
-        self.append_lock = threading.Lock()
+        self.appender = GroupAppender(log)
         self.blobs = BlobWriter(log.blobs)
 
     def record(
@@ -162,10 +163,11 @@ class Recorder:
             collateral_blobs=collateral_blobs,
         )
         data = encode_attestation(entry, blobs.put)
-        with self.append_lock:
-            index = self.log.append(data)
+        index = self.appender.append(data)
         summary = summary_of(entry)
-        changes, event_id = self._update_state(node, url, format, index, summary, observed_at)
+        changes, event_id = self._update_state(
+            node, url, format, index, summary, observed_at, polled=source == "poll"
+        )
         return Recorded(index=index, status=entry["status"], changes=changes, event_id=event_id)
 
     def _update_state(
@@ -176,10 +178,19 @@ class Recorder:
         index: int,
         summary: dict[str, Any],
         observed_at: datetime,
+        *,
+        polled: bool = False,
     ) -> tuple[tuple[FieldChange, ...], int | None]:
+        """Compare with the previous attestation, store changes, vouch for signers and (for a
+        poll) record the node's success, in one transaction."""
         moment = utc(observed_at)
         with Session(self.log.engine) as session:
             state = session.get(CollectorNode, node) or CollectorNode(name=node, url=url or "")
+            if polled:
+                state.last_attempt_at = state.last_success_at = moment
+                state.consecutive_failures = 0
+                state.next_attempt_at = None
+                state.polls += 1
             if url:
                 state.url = url
             if format:
@@ -217,9 +228,12 @@ class Recorder:
             state.last_attestation_index = index
             state.last_attestation_status = summary["status"]
             state.last_attestation = json.dumps(summary, sort_keys=True)
+            # Every attestation that names a signer is recorded with its status, so that
+            # receipt.signer can tell "vouched for by a genuine TEE" from "named only by a
+            # report that could not be verified" (a dev node) and from "named by nothing".
             for item in summary["attestations"]:
                 address = item.get("signing_address")
-                if item["status"] in ("verified", "warning") and isinstance(address, str):
+                if isinstance(address, str):
                     self._vouch(session, node, address, item, index, moment)
             session.add(state)
             session.commit()
@@ -234,20 +248,31 @@ class Recorder:
         index: int,
         moment: datetime,
     ) -> None:
+        """Record that attestation ``index`` named ``address``, and vouched for it if its
+        status is ``verified`` or ``warning``. Older indexes never replace newer ones (an
+        import of an archived report)."""
         key = address.lower()
+        status = item["status"]
         signer = session.get(CollectorSigner, (node, key))
         if signer is None:
             signer = CollectorSigner(
-                node=node, signing_address=key, status=item["status"], log_index=index,
-                observed_at=moment,
+                node=node, signing_address=key, named_index=index, named_status=status,
+                named_at=moment,
             )
-        elif signer.log_index > index:
-            return  # an import of an older report does not replace a newer vouching
-        signer.signing_algo = item.get("signing_algo")
-        signer.status = item["status"]
-        signer.log_index = index
-        signer.observed_at = moment
+        if index >= signer.named_index:
+            signer.named_index, signer.named_status, signer.named_at = index, status, moment
+            signer.signing_algo = item.get("signing_algo")
+        if status in ("verified", "warning") and (
+            signer.log_index is None or index >= signer.log_index
+        ):
+            signer.status, signer.log_index, signer.observed_at = status, index, moment
         session.add(signer)
+
+
+class CollectorFault(NodeError):
+    """A poll that failed on the collector's side (the log or the database), not the node's."""
+
+    kind = "internal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,20 +304,25 @@ class AttestationPoller:
         self.client = client
         self.recorder = recorder
         self.clock = clock
+        # This poller is the only writer of its node's health in this process: the next due
+        # time is kept in memory after the first read (no transaction per scheduler tick).
+        self._due: datetime | None = None
+        self._loaded = False
 
     def poll(self, *, force: bool = False) -> PollOutcome:
         """Poll once unless backing off (``force`` ignores the backoff). Never raises NodeError."""
         node = self.node
         started = self.clock()
-        engine = self.recorder.log.engine
-        with Session(engine) as session:
-            state = session.get(CollectorNode, node.name)
-            if state is None:
-                state = CollectorNode(name=node.name, url=node.url)
-                session.add(state)
-                session.commit()
-            due = state.next_attempt_at
-        if not force and due is not None and utc(started) < due:
+        if not self._loaded:
+            with Session(self.recorder.log.engine) as session:
+                state = session.get(CollectorNode, node.name)
+                if state is None:
+                    state = CollectorNode(name=node.name, url=node.url)
+                    session.add(state)
+                    session.commit()
+                self._due = state.next_attempt_at
+                self._loaded = True
+        if not force and self._due is not None and utc(started) < self._due:
             return PollOutcome(node=node.name, skipped=True)
         nonce = secrets.token_hex(32)
         try:
@@ -312,23 +342,16 @@ class AttestationPoller:
         except NodeError as exc:
             self._failed(exc)
             return PollOutcome(node=node.name, error=exc)
-        self._succeeded(observed)
+        except Exception as exc:  # our side failed (log, database): keep polling the others
+            logger.exception("node %s: recording the poll failed", node.name)
+            fault = CollectorFault(f"recording failed: {type(exc).__name__}: {exc}")
+            self._failed(fault)
+            return PollOutcome(node=node.name, error=fault)
+        self._due = None
         return PollOutcome(
             node=node.name, index=recorded.index, status=recorded.status,
             changes=len(recorded.changes),
         )
-
-    def _succeeded(self, moment: datetime) -> None:
-        with Session(self.recorder.log.engine) as session:
-            state = session.get(CollectorNode, self.node.name)
-            assert state is not None  # created by poll() before fetching
-            state.last_attempt_at = utc(moment)
-            state.last_success_at = utc(moment)
-            state.consecutive_failures = 0
-            state.next_attempt_at = None
-            state.polls += 1
-            session.add(state)
-            session.commit()
 
     def _failed(self, exc: NodeError) -> None:
         now = self.clock()
@@ -344,6 +367,7 @@ class AttestationPoller:
             state.polls += 1
             delay = backoff_delay(self.node, state.consecutive_failures, self.node.interval)
             state.next_attempt_at = utc(now + timedelta(seconds=delay))
+            self._due = state.next_attempt_at
             session.add(state)
             session.commit()
 

@@ -20,7 +20,6 @@ show up as a gap in ``seq`` and are counted in ``missing``.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from typing import Any
 from sqlmodel import Session, select
 from teelog.attestation.verdict import Check, status_of
 
+from .appender import GroupAppender
 from .clients import NodeError, NoReceiptsFeed, ReceiptPage, ReceiptsClient
 from .config import NodeConfig
 from .entries import encode_receipt, receipt_entry
@@ -60,15 +60,20 @@ def signer_check(
     session: Session, node: str, item: dict[str, Any], signature_checks: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], int | None]:
     """``receipt.signer``: is a signer whose signature verified vouched for by the node's
-    latest verified attestation for that address? Returns the check and that attestation's
-    log index (``None`` when no attestation vouches)."""
+    latest verified (or warning) attestation naming it? Returns the check and that
+    attestation's log index (docs/entries.md ``attestation_index``).
+
+    A signer only named by attestations that did not verify is as trustworthy as they are:
+    ``skip`` (unverifiable) for a node without a TEE, ``fail`` for a failed one; the index is
+    then the latest attestation naming it. ``None`` when no attestation names the signer.
+    """
     verified_algos = {
         c["name"].removeprefix("receipt.signature.")
         for c in signature_checks
         if c["status"] == "pass" and c["name"].startswith("receipt.signature.")
     }
     found: list[tuple[str, str, CollectorSigner]] = []
-    unvouched: list[str] = []
+    unnamed: list[str] = []
     for algo in ("ecdsa", "ed25519"):
         sig = item.get(algo)
         if not isinstance(sig, dict) or algo not in verified_algos:
@@ -78,22 +83,39 @@ def signer_check(
         if signer is not None:
             found.append((algo, address, signer))
         else:
-            unvouched.append(f"{algo} {address}")
-    if not found:
-        why = (
-            "no signature verified"
-            if not verified_algos
-            else f"no verified attestation of node {node!r} vouches for " + ", ".join(unvouched)
+            unnamed.append(f"{algo} {address}")
+    if not verified_algos:
+        return {"name": "receipt.signer", "status": "fail", "detail": "no signature verified"}, None
+    vouched = [f for f in found if f[2].log_index is not None]
+    if vouched:
+        algo, address, signer = max(
+            vouched, key=lambda f: (f[2].status == "verified", f[2].log_index)
         )
-        return {"name": "receipt.signer", "status": "fail", "detail": why}, None
-    algo, address, signer = max(found, key=lambda f: (f[2].status == "verified", f[2].log_index))
-    detail = f"{algo} signer {address} vouched for by attestation #{signer.log_index}"
-    if unvouched:
-        detail += "; not attested: " + ", ".join(unvouched)
-    if signer.status == "verified":
-        return {"name": "receipt.signer", "status": "pass", "detail": detail}, signer.log_index
-    detail += f" (that attestation's status is {signer.status})"
-    return {"name": "receipt.signer", "status": "warn", "detail": detail}, signer.log_index
+        detail = f"{algo} signer {address} vouched for by attestation #{signer.log_index}"
+        if unnamed:
+            detail += "; not attested: " + ", ".join(unnamed)
+        if signer.status == "verified":
+            return {"name": "receipt.signer", "status": "pass", "detail": detail}, signer.log_index
+        detail += f" (that attestation's status is {signer.status})"
+        return {"name": "receipt.signer", "status": "warn", "detail": detail}, signer.log_index
+    if found:
+        algo, address, signer = max(found, key=lambda f: f[2].named_index)
+        detail = (
+            f"{algo} signer {address} is named only by attestations that did not verify "
+            f"(latest #{signer.named_index}: {signer.named_status})"
+        )
+        return (
+            {"name": "receipt.signer", "status": _NAMED_ONLY[signer.named_status],
+             "detail": detail},
+            signer.named_index,
+        )
+    why = f"no attestation of node {node!r} names " + ", ".join(unnamed)
+    return {"name": "receipt.signer", "status": "fail", "detail": why}, None
+
+
+# A signer named only by attestations that did not verify: a node without a TEE (its
+# attestation is unverifiable) leaves its receipts unverifiable; a failed attestation fails them.
+_NAMED_ONLY = {"unverifiable": "skip", "failed": "fail"}
 
 
 class ReceiptsPoller:
@@ -106,14 +128,14 @@ class ReceiptsPoller:
         log: LogLike,
         verify_signatures: SignatureChecks,
         clock: Clock,
-        append_lock: threading.Lock,
+        appender: GroupAppender,
     ) -> None:
         self.node = node
         self.client = client
         self.log = log
         self.verify_signatures = verify_signatures
         self.clock = clock
-        self.append_lock = append_lock
+        self.appender = appender
 
     def _cursor(self, session: Session) -> CollectorReceiptCursor:
         cursor = session.get(CollectorReceiptCursor, self.node.name)
@@ -223,8 +245,7 @@ class ReceiptsPoller:
             session.commit()
         indexes: list[int] = []
         if pending:
-            with self.append_lock:
-                indexes = self.log.append_many([entry for _, entry in pending])
+            indexes = self.appender.append_many([entry for _, entry in pending])
         with Session(self.log.engine) as session:
             for (row_id, _), index in zip(pending, indexes, strict=True):
                 row = session.get(CollectorReceipt, row_id)

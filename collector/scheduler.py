@@ -116,7 +116,7 @@ class Collector:
                     self.log,
                     verify_signatures,
                     self.clock,
-                    self.recorder.append_lock,
+                    self.recorder.appender,
                 )
         self._scheduler: Any = None
         self._lock = threading.Lock()

@@ -83,6 +83,11 @@ def chutes_report_from_near() -> bytes:
 Handler = Callable[[str, dict[str, str], dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that hang up early (size limits, timeouts) are what the tests do
+
+
 @dataclass
 class FakeNode:
     """A local HTTP server answering like a provider; ``routes`` maps a path to a handler
@@ -148,7 +153,7 @@ class FakeNode:
             do_GET = _handle
             do_POST = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -70,9 +70,13 @@ def test_import_with_the_capture_nonce_and_a_later_verification_time(data_dir):
         signers = {s.signing_address: s for s in session.exec(select(CollectorSigner))}
         state = session.get(CollectorNode, "near-ai")
         changes = {c.field: c for c in session.exec(select(CollectorChange))}
-    # Each verified (or warning) attestation vouches for its signing key.
-    assert signers["0x56d070df1c6be444b007839ef9cf67cec7c12b8b"].log_index == 0
-    assert signers["0x614bc66ff0407dbb70b9c7ca1f5e983e4a02c921"].log_index == 1
+    # A verified (or warning) attestation vouches for its key; later ones that fail do not
+    # take that back, but are remembered as the latest naming the key.
+    model_signer = signers["0x56d070df1c6be444b007839ef9cf67cec7c12b8b"]
+    gateway_signer = signers["0x614bc66ff0407dbb70b9c7ca1f5e983e4a02c921"]
+    assert (model_signer.log_index, model_signer.status) == (0, "verified")
+    assert (model_signer.named_index, model_signer.named_status) == (1, "failed")
+    assert (gateway_signer.log_index, gateway_signer.status) == (1, "warning")
     assert state.last_attestation_index == 1
     # The model verdict turned worse between the two: a change event, both indexes.
     worse = changes["model[openai/gpt-oss-120b].status"]

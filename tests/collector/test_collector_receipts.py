@@ -44,10 +44,12 @@ def test_a_receipt_signed_by_the_node_is_in_the_log_with_an_inclusion_proof(
     assert entry["signatures"]["ecdsa"]["signing_address"].lower() == (
         node.journal.page(0, 1)[0][0].ecdsa.signing_address.lower()
     )
-    # --quote-provider none: no attestation vouches for the key, and the entry says so.
-    assert checks["receipt.signer"]["status"] == "fail"
-    assert entry["attestation_index"] is None
-    assert entry["status"] == "failed"
+    # --quote-provider none: the node's own report names the key but attests nothing, so the
+    # receipt is unverifiable (never verified), and it points at that report.
+    assert checks["receipt.signer"]["status"] == "skip"
+    assert "unverifiable" in checks["receipt.signer"]["detail"]
+    assert entry["attestation_index"] is not None
+    assert entry["status"] == "unverifiable"
 
     checkpoint = log.checkpoint()
     proof = log.inclusion_proof(index, checkpoint.size)
@@ -147,14 +149,15 @@ def test_a_signer_vouched_for_by_a_verified_attestation_passes(teelog_node, data
     node.chat("vouched")
     with Collector(_config(data_dir, node.url), clock=PinnedClock(NEAR_MODEL_AT)) as collector:
         collector.attestation_pollers["own"].poll(force=True)
-        # A verified attestation (index 0 here) vouching for the node's key, as the recorder
-        # stores it when an attestation verifies (no TDX in this test environment).
+        # Its report (index 0) named the key but was unverifiable (no TEE here). Mark it as
+        # vouched for, as the recorder does when an attestation verifies.
         address = node.journal.page(0, 1)[0][0].ecdsa.signing_address
         with Session(collector.log.engine) as session:
-            session.add(CollectorSigner(
-                node="own", signing_address=address.lower(), signing_algo="ecdsa",
-                status="verified", log_index=0, observed_at=NEAR_MODEL_AT,
-            ))
+            signer = session.get(CollectorSigner, ("own", address.lower()))
+            assert (signer.named_index, signer.named_status) == (0, "unverifiable")
+            assert signer.log_index is None
+            signer.status, signer.log_index, signer.observed_at = "verified", 0, NEAR_MODEL_AT
+            session.add(signer)
             session.commit()
         collector.receipt_pollers["own"].poll(force=True)
         (receipt,) = _receipts(collector.log)
