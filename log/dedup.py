@@ -67,9 +67,11 @@ class DuplicateIndex:
         """Record newly integrated leaf hashes (indexes ``first_index, first_index + 1, ...``)."""
         if first_index != self.size:
             raise ValueError(f"index is at size {self.size}, not {first_index}")
-        for i, h in enumerate(hashes):
-            self._prefixes.add(_prefix(h))
-            self._remember(h, first_index + i)
+        self._prefixes.update(x for (x,) in struct.iter_unpack(">q24x", b"".join(hashes)))
+        indexes = range(first_index, first_index + len(hashes))
+        self._recent.update(zip(hashes, indexes, strict=True))
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
         self.size += len(hashes)
 
     def find(self, h: bytes) -> int | None:

@@ -135,8 +135,10 @@ def encode_bundle(entries: Iterable[bytes]) -> bytes:
     """Concatenate entries, each prefixed by its big-endian uint16 length."""
     parts = []
     for e in entries:
-        check_entry(e)
-        parts.append(struct.pack(">H", len(e)))
+        n = len(e)
+        if n > MAX_ENTRY_SIZE:
+            check_entry(e)
+        parts.append(n.to_bytes(2, "big"))
         parts.append(e)
     return b"".join(parts)
 
