@@ -192,6 +192,15 @@ def checkpoint() -> Response:
     return jsonify({**views.checkpoint(ex).to_json(), "vkey": ex.log.vkey})
 
 
+@bp.get("/checkpoints/<int:size>")
+def checkpoint_at(size: int) -> Response:
+    """The checkpoint the log signed at tree size ``size`` (it signs one per batch)."""
+    note = views.signed_checkpoint(views.ex(), size)
+    if note is None:
+        abort(404, f"the log signed no checkpoint of size {size}")
+    return jsonify({"size": size, "note": note})
+
+
 @bp.get("/consistency")
 def consistency() -> Response:
     ex = views.ex()

@@ -245,6 +245,12 @@ _SCHEMAS: dict[str, Any] = {
             "from": {"type": "integer"},
             "to": {"type": "integer"},
             "proof": {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}},
+            "root_from": {"type": ["string", "null"], "contentEncoding": "base64"},
+            "root_to": {"type": ["string", "null"], "contentEncoding": "base64"},
+            "checkpoint_from": {
+                "type": ["string", "null"],
+                "description": "The note the log signed at `from`, if it signed one there.",
+            },
             "checkpoint": {"type": ["string", "null"]},
         },
     },
@@ -349,6 +355,18 @@ def openapi_document() -> dict[str, Any]:
                 "The latest signed checkpoint and the verifier key",
                 _json(_ref("Checkpoint")),
                 errors=(),
+            ),
+            "/api/v1/checkpoints/{size}": _get(
+                "The checkpoint the log signed at this tree size (one per batch)",
+                _json(
+                    {
+                        "type": "object",
+                        "required": ["size", "note"],
+                        "properties": {"size": {"type": "integer"}, "note": {"type": "string"}},
+                    }
+                ),
+                [_path_param("size", {"type": "integer", "minimum": 0}, "Tree size.")],
+                ("404",),
             ),
             "/api/v1/consistency": _get(
                 "RFC 9162 consistency proof between two tree sizes",

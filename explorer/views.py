@@ -15,7 +15,13 @@ from flask import request
 
 from .app import Explorer, explorer
 from .entry_view import EntryView, attestations_of, parse_entry, receipt_attestation_index
-from .logview import CheckpointInfo, checkpoint_info, consistency_proof_b64, inclusion_proof_b64
+from .logview import (
+    CheckpointInfo,
+    b64,
+    checkpoint_info,
+    consistency_proof_b64,
+    inclusion_proof_b64,
+)
 
 ENTRY_KINDS = ("attestation", "receipt", "unknown", "malformed")
 _HEX64 = frozenset("0123456789abcdef")
@@ -240,8 +246,19 @@ def consistency(ex: Explorer, first: str, second: str, size: int) -> dict[str, A
         "from": size1,
         "to": size2,
         "proof": consistency_proof_b64(ex.log, size1, size2) if 0 < size1 < size2 else [],
-        "checkpoint": checkpoint(ex).note if size2 == size else None,
+        "root_from": b64(ex.log.root(size1)) if size1 else None,
+        "root_to": b64(ex.log.root(size2)) if size2 else None,
+        "checkpoint_from": signed_checkpoint(ex, size1),
+        "checkpoint": signed_checkpoint(ex, size2),
     }
+
+
+def signed_checkpoint(ex: Explorer, size: int) -> str | None:
+    """The checkpoint note the log signed at ``size``, or None when it signed none there
+    (the log signs one per batch, so not every size has one)."""
+    if size == checkpoint(ex).size:
+        return checkpoint(ex).note
+    return ex.log.store.checkpoint_note(size)
 
 
 def node_view(

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 from explorer_fixtures import NODE, append_raw
-from teelog.log import parse_vkey, verify_tlog_proof
+from teelog.log import open_checkpoint, parse_vkey, verify_tlog_proof
 
 
 def test_index_and_status(client, built):
@@ -153,6 +153,8 @@ def test_checkpoint_and_consistency(client, built):
     body = client.get(f"/api/v1/consistency?from=3&to={size}").get_json()
     proof = [base64.b64decode(h) for h in body["proof"]]
     verify_consistency(3, size, proof, built.log.root(3), built.log.root(size))
+    assert body["root_from"] == base64.b64encode(built.log.root(3)).decode()
+    assert body["checkpoint"] == built.log.checkpoint().note
     assert client.get("/api/v1/consistency").status_code == 400
     assert client.get(f"/api/v1/consistency?from={size + 1}").status_code == 400
     assert client.get("/api/v1/consistency?from=5&to=2").status_code == 400
@@ -182,3 +184,13 @@ def test_openapi_document_validates_and_describes_every_route(app, client):
         if str(rule).startswith("/api/v1/")
     }
     assert routes == set(doc["paths"])
+
+
+def test_checkpoints_by_size_are_the_signed_history(client, built):
+    size = built.log.checkpoint().size
+    latest = client.get(f"/api/v1/checkpoints/{size}").get_json()
+    assert latest["note"] == built.log.checkpoint().note
+    first = client.get("/api/v1/checkpoints/1").get_json()  # one append = one signed size
+    cp = open_checkpoint(first["note"], parse_vkey(built.log.vkey))
+    assert (cp.size, cp.root) == (1, built.log.root(1))
+    assert client.get(f"/api/v1/checkpoints/{size + 10}").status_code == 404
