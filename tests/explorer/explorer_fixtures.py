@@ -169,9 +169,9 @@ def docs_receipts() -> list[dict[str, Any]]:
     return out
 
 
-def build_log(data_dir: Path, *, receipts: int = 3) -> Built:
+def build_log(data_dir: Path, *, receipts: int = 3, database_url: str | None = None) -> Built:
     """A log with the NEAR AI bundle, then ``receipts`` test receipts, then the docs samples."""
-    log = Log.create(data_dir, origin="explorer.test/teelog")
+    log = Log.create(data_dir, origin="explorer.test/teelog", database_url=database_url)
     built = Built(log=log, data_dir=data_dir)
     raw, _doc, result = verified_bundle()
     built.verdict = result.to_json()
