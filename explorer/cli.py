@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +39,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
     from .config import ConfigError
+    from .indexer import start_background
 
     try:
         app = create_app(args.data)
@@ -49,6 +51,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     state = app.extensions["teelog"]
     indexed = state.indexer.catch_up()
+    stop = threading.Event()
+    start_background(state.indexer, max(state.config.index_interval, 0.2), stop)
     server = make_server(args.host, args.port, app, threaded=True)
     host, port = server.server_address[:2]
     shown = f"[{host}]" if ":" in str(host) else host
@@ -58,5 +62,6 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         server.server_close()
     return 0

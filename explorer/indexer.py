@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -90,8 +89,10 @@ class Indexer:
                     return done
                 done += n
 
-    def catch_up_if_due(self, interval: float) -> None:
-        """Cheap per-request hook: catch up at most once per ``interval`` seconds.
+    def catch_up_if_due(self, interval: float, max_batches: int = 1) -> None:
+        """Cheap per-request hook: index at most ``max_batches`` batches, at most once per
+        ``interval`` seconds, so that no request waits long for a large backlog (``teelog
+        serve`` catches up before listening and keeps up in a background thread).
 
         Never waits for another thread's run (a request is not delayed by indexing it did not
         need), and never raises: a failure is logged and retried on a later request.
@@ -104,8 +105,9 @@ class Indexer:
         try:
             self._last_run = now
             target = self.log.checkpoint().size
-            while self._index_batch(target):
-                pass
+            for _ in range(max_batches):
+                if not self._index_batch(target):
+                    break
         except Exception:  # the index lags; pages still serve what is indexed
             log_.exception("explorer index catch-up failed")
         finally:
@@ -290,8 +292,8 @@ def _tcb_status(doc: dict[str, Any]) -> str | None:
 def start_background(indexer: Indexer, interval: float, stop: threading.Event) -> threading.Thread:
     """Run ``indexer.catch_up`` every ``interval`` seconds in a daemon thread until ``stop``."""
 
-    def run(wait: Callable[[float], bool] = stop.wait) -> None:
-        while not wait(interval):
+    def run() -> None:
+        while not stop.wait(interval):
             try:
                 indexer.catch_up()
             except Exception:

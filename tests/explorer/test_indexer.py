@@ -168,3 +168,27 @@ def test_parse_entry_never_raises_on_deeply_odd_json():
     assert view.kind == "attestation"
     assert "field 'attestations' is missing or not a list" in view.problems
     assert parse_entry(1, b"null").kind == "malformed"
+
+
+def test_request_hook_indexes_a_bounded_amount_and_background_thread_the_rest(fresh):
+    import threading
+    import time
+
+    from teelog.explorer.indexer import start_background
+
+    indexer = Indexer(fresh.log, batch=2)
+    indexer.catch_up_if_due(0.0, max_batches=1)
+    assert indexer.cursor() == 2
+    indexer.catch_up_if_due(3600.0)  # not due yet: nothing happens
+    assert indexer.cursor() == 2
+    stop = threading.Event()
+    thread = start_background(indexer, 0.05, stop)
+    try:
+        deadline = time.monotonic() + 20
+        while indexer.cursor() < fresh.log.checkpoint().size and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert indexer.cursor() == fresh.log.checkpoint().size
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
