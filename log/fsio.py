@@ -7,31 +7,35 @@ returned the new name survives a crash or power loss (POSIX rename + directory f
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 
 def write_durable(
-    path: Path, data: bytes, *, sync_dir: bool = True, mode: int = 0o644
+    path: Path, data: bytes, *, sync_dir: bool = True, mode: int = 0o644, sync: bool = True
 ) -> set[Path]:
     """Atomically replace ``path`` with ``data`` and fsync it.
 
     Returns the directories whose entries changed (the parent, and the parents of directories
     created on the way); they are fsynced here unless ``sync_dir`` is false, in which case the
     caller must pass them to :func:`fsync_dirs` (to fsync each directory once per batch).
+    ``sync=False`` keeps only the atomic replacement (for files rebuilt from elsewhere after a
+    crash).
     """
     dirs = {path.parent, *make_dirs_durable(path.parent)}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    if sync_dir:
+    if sync and sync_dir:
         fsync_dirs(dirs)
     return dirs
 

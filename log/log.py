@@ -35,7 +35,13 @@ from .merkle import EMPTY_ROOT, ProofError, leaf_hash
 from .merkle import root as merkle_root
 from .note import Ed25519Signer, NoteError
 from .proof_bundle import format_tlog_proof
-from .sequencer import LogStateError, Sequencer, publish_checkpoint, reconcile_published_checkpoint
+from .sequencer import (
+    BatchStats,
+    LogStateError,
+    Sequencer,
+    publish_checkpoint,
+    reconcile_published_checkpoint,
+)
 from .storage import LogStore, SignedHead, holder_identity, make_engine
 from .tiles import (
     TILE_HEIGHT,
@@ -164,7 +170,15 @@ class Log:
             raise LogStateError(
                 f"the database holds the log {head.origin!r}, not {self.config.origin!r}"
             )
-        reconcile_published_checkpoint(self.tiles_dir, head, self.signer)
+        # Repair a stale publication only while holding the lease (see the function's doc).
+        repair = self.store.try_acquire(self.holder, self.config.lease_ttl)
+        try:
+            if repair:
+                head = self.store.read_cas()
+            reconcile_published_checkpoint(self.tiles_dir, head, self.signer, repair=repair)
+        finally:
+            if repair and not self._holding:
+                self._release()
         # Loading the right edge recomputes the root from the tiles and compares it.
         Sequencer(
             self.store,
@@ -416,7 +430,8 @@ class Log:
             stop.wait(period)
 
     @property
-    def last_batch(self):  # noqa: ANN201 - BatchStats, for benchmarks
+    def last_batch(self) -> BatchStats | None:
+        """Timings of the last batch this process sequenced (benchmarks, metrics)."""
         return None if self._sequencer is None else self._sequencer.last
 
 

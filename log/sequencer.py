@@ -206,8 +206,12 @@ class Sequencer:
 
 
 def publish_checkpoint(tiles_dir: Path, note: str) -> None:
-    """Atomically replace ``tiles/checkpoint`` (the one mutable tlog-tiles resource)."""
-    write_durable(tiles_dir / "checkpoint", note.encode())
+    """Atomically replace ``tiles/checkpoint`` (the one mutable tlog-tiles resource).
+
+    Not fsynced: the durable copy is the CAS record, and a checkpoint file lost or torn by a
+    crash is republished from it when the lease is next taken.
+    """
+    write_durable(tiles_dir / "checkpoint", note.encode(), sync=False)
 
 
 def remove_superseded_partials(tiles_dir: Path, full_paths: Sequence[str]) -> None:
@@ -217,14 +221,16 @@ def remove_superseded_partials(tiles_dir: Path, full_paths: Sequence[str]) -> No
 
 
 def reconcile_published_checkpoint(
-    tiles_dir: Path, head: SignedHead, signer: Ed25519Signer
+    tiles_dir: Path, head: SignedHead, signer: Ed25519Signer, *, repair: bool = True
 ) -> None:
     """Check the CAS note and the published ``checkpoint`` against each other on start.
 
     The CAS note must be the log's signature over (size, root).  A published checkpoint that is
-    missing or older than the record (crash between commit and publish) is republished; one that
-    is ahead of the record or forks from it means the database was rolled back or the directory
-    belongs to another log, and the log refuses to run.
+    missing, unreadable or older than the record (crash between commit and publish) is
+    republished if ``repair`` (only the lease holder repairs, so that a stale record read by a
+    bystander never overwrites a newer publication); one that is ahead of the record or forks
+    from it means the database was rolled back or the directory belongs to another log, and the
+    log refuses to run.
     """
     try:
         cas = open_checkpoint(head.note, signer.verifier, origin=head.origin)
@@ -235,11 +241,10 @@ def reconcile_published_checkpoint(
     path = tiles_dir / "checkpoint"
     try:
         published = parse_checkpoint(path.read_text())
-    except FileNotFoundError:
-        publish_checkpoint(tiles_dir, head.note)
+    except (FileNotFoundError, CheckpointError, UnicodeDecodeError):
+        if repair:
+            publish_checkpoint(tiles_dir, head.note)
         return
-    except (CheckpointError, UnicodeDecodeError) as e:
-        raise LogStateError(f"{path} is not a checkpoint: {e}") from e
     if published.origin != head.origin:
         raise LogStateError(f"{path} is for origin {published.origin!r}, not {head.origin!r}")
     if published.size > head.size:
@@ -251,5 +256,5 @@ def reconcile_published_checkpoint(
         raise LogStateError(
             f"the published checkpoint and the database disagree on the root of size {head.size}"
         )
-    if published.size < head.size or published.note != head.note:
+    if repair and (published.size < head.size or published.note != head.note):
         publish_checkpoint(tiles_dir, head.note)

@@ -19,6 +19,7 @@ from teelog.log import (
     dedup,
     leaf_hash,
     open_checkpoint,
+    parse_checkpoint,
     parse_vkey,
     verify_consistency,
     verify_inclusion,
@@ -214,6 +215,22 @@ def test_a_missing_or_stale_published_checkpoint_is_republished_from_the_record(
     (logs.data / "tiles" / "checkpoint").unlink()
     logs.open()
     assert (logs.data / "tiles" / "checkpoint").read_text() == latest
+    (logs.data / "tiles" / "checkpoint").write_text(latest[:20])  # torn by a power loss
+    logs.open()
+    assert (logs.data / "tiles" / "checkpoint").read_text() == latest
+
+
+def test_a_bystander_never_overwrites_the_published_checkpoint(logs):
+    log = logs.create()
+    log.append(b"a")
+    first = (logs.data / "tiles" / "checkpoint").read_text()
+    log.append(b"b")
+    (logs.data / "tiles" / "checkpoint").write_text(first)
+    with log.sequencing():  # someone else holds the lease: opening only checks
+        logs.open()
+        assert (logs.data / "tiles" / "checkpoint").read_text() == first
+        log.append(b"c")  # the holder publishes as it sequences
+    assert parse_checkpoint((logs.data / "tiles" / "checkpoint").read_text()).size == 3
 
 
 def test_only_one_process_sequences_and_others_submit_to_it(logs):
@@ -231,6 +248,23 @@ def test_only_one_process_sequences_and_others_submit_to_it(logs):
         waiter.join(10)
     assert result == [0]
     assert b.entry(0) == b"from b"
+
+
+def test_a_background_sequencer_integrates_what_others_submit(logs):
+    server = logs.create()
+    stop = threading.Event()
+    loop = threading.Thread(target=server.run_sequencer, args=(stop, 0.02))
+    loop.start()
+    try:
+        client = logs.open()
+        ids = client.submit_many([b"one", b"two", b"one"])
+        assert [client.wait(i, timeout=10) for i in ids] == [0, 1, 0]
+        with pytest.raises(LogError, match="unknown or was already collected"):
+            client.wait(ids[0], timeout=1)
+    finally:
+        stop.set()
+        loop.join(10)
+    assert server.checkpoint().size == 2
 
 
 def test_an_appender_sequences_itself_when_no_one_else_does(logs):
