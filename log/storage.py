@@ -43,6 +43,9 @@ class PendingEntry(SQLModel, table=True):
     """An entry submitted but not yet integrated; ``id`` is its pending sequence number."""
 
     __tablename__ = "log_pending"
+    # Ids are never reused (SQLite would otherwise reuse the largest deleted rowid): a waiting
+    # submitter must never collect another entry's result.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(
         default=None,

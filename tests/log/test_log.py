@@ -267,6 +267,16 @@ def test_a_background_sequencer_integrates_what_others_submit(logs):
     assert server.checkpoint().size == 2
 
 
+def test_pending_ids_are_never_reused_while_results_wait(logs):
+    log = logs.create()
+    first = log.submit(b"x")
+    log.integrate_pending()  # its submitter has not collected the result yet
+    second = log.submit(b"y")
+    assert second > first
+    log.integrate_pending()
+    assert (log.wait(second), log.wait(first)) == (1, 0)
+
+
 def test_an_appender_sequences_itself_when_no_one_else_does(logs):
     a = logs.create()
     b = logs.open()
