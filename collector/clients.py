@@ -25,6 +25,7 @@ import itertools
 import json
 import ssl
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,8 +137,16 @@ def _short(data: bytes, limit: int = 120) -> str:
 class NodeHTTP:
     """A bounded HTTP client for one node: deadline, size limit, no redirects, typed errors."""
 
-    def __init__(self, node: NodeConfig, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        node: NodeConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        cpu_gate: AbstractContextManager[Any] | None = None,
+    ) -> None:
         self.node = node
+        # Held while parsing JSON (CPU-bound), see Recorder.cpu_gate.
+        self.cpu_gate = cpu_gate if cpu_gate is not None else nullcontext()
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         token = node.token()
         if token:
@@ -188,7 +197,8 @@ class NodeHTTP:
                 raise NodeTLSError(f"GET {path}: TLS error: {exc}") from exc
             raise NodeUnreachable(f"GET {path}: {type(exc).__name__}: {exc}") from exc
         try:
-            doc = json.loads(raw)
+            with self.cpu_gate:
+                doc = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise NodeGarbage(f"GET {path}: not JSON ({exc}); starts {_short(raw)}") from exc
         return Fetched(url=url, raw=raw, doc=doc)

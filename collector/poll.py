@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import secrets
 import threading
@@ -35,6 +36,7 @@ from .models import (
     CollectorChangeEvent,
     CollectorNode,
     CollectorSigner,
+    StateDB,
 )
 from .webhooks import WebhookOutbox
 
@@ -124,11 +126,20 @@ class Recorder:
     one job per node), so "the previous attestation" is well defined.
     """
 
-    def __init__(self, log: LogLike, verify: Verify, outbox: WebhookOutbox) -> None:
+    def __init__(
+        self, log: LogLike, verify: Verify, outbox: WebhookOutbox, db: StateDB | None = None
+    ) -> None:
         self.log = log
         self.verify = verify
         self.outbox = outbox
-        self.appender = GroupAppender(log)
+        self.db = db if db is not None else StateDB(log.engine)
+        self.appender = GroupAppender(log, self.db)
+        # CPU-bound steps (JSON parsing, verification, entry building) hold the GIL. With dozens
+        # of poll threads doing them at once, a thread that only needs the GIL between two
+        # fsyncs (the log append, a state commit) queues behind all of them, and the log's
+        # batches shrink to a trickle. So at most one thread per core runs CPU-bound steps;
+        # the others wait on this semaphore without contending for the GIL.
+        self.cpu_gate = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
         self.blobs = BlobWriter(log.blobs)
 
     def record(
@@ -145,33 +156,40 @@ class Recorder:
         nonce: str | None,
     ) -> Recorded:
         """Verify ``doc`` at ``verified_at`` and append its ``attestation`` entry; return it."""
-        verification = self.verify(doc, nonce, verified_at)
+        with self.cpu_gate:
+            verification = self.verify(doc, nonce, verified_at)
         blobs = self.blobs
         report_blob = blobs.put(raw)
         collateral = sorted(verification.collateral_used.items())
         collateral_blobs = [blobs.put(data) for _, data in collateral]
-        entry = attestation_entry(
-            node=node,
-            url=url,
-            format=format,
-            source=source,
-            observed_at=observed_at,
-            verified_at=verified_at,
-            nonce=nonce,
-            attestations=verification.attestations,
-            report_blob=report_blob,
-            collateral_blobs=collateral_blobs,
-        )
-        data = encode_attestation(entry, blobs.put)
-        index = self.appender.append(data)
-        summary = summary_of(entry)
-        changes, event_id = self._update_state(
-            node, url, format, index, summary, observed_at, polled=source == "poll"
-        )
+        with self.cpu_gate:
+            entry = attestation_entry(
+                node=node,
+                url=url,
+                format=format,
+                source=source,
+                observed_at=observed_at,
+                verified_at=verified_at,
+                nonce=nonce,
+                attestations=verification.attestations,
+                report_blob=report_blob,
+                collateral_blobs=collateral_blobs,
+            )
+            data = encode_attestation(entry, blobs.put)
+            summary = summary_of(entry)
+
+        def bookkeeping(session: Session, indexes: list[int]) -> Any:
+            return self._update_state(
+                session, node, url, format, indexes[0], summary, observed_at,
+                polled=source == "poll",
+            )
+
+        (index,), (changes, event_id) = self.appender.append_with([data], bookkeeping)
         return Recorded(index=index, status=entry["status"], changes=changes, event_id=event_id)
 
     def _update_state(
         self,
+        session: Session,
         node: str,
         url: str | None,
         format: str | None,
@@ -182,61 +200,59 @@ class Recorder:
         polled: bool = False,
     ) -> tuple[tuple[FieldChange, ...], int | None]:
         """Compare with the previous attestation, store changes, vouch for signers and (for a
-        poll) record the node's success, in one transaction."""
+        poll) record the node's success, in the transaction of the append's batch."""
         moment = utc(observed_at)
-        with Session(self.log.engine) as session:
-            state = session.get(CollectorNode, node) or CollectorNode(name=node, url=url or "")
-            if polled:
-                state.last_attempt_at = state.last_success_at = moment
-                state.consecutive_failures = 0
-                state.next_attempt_at = None
-                state.polls += 1
-            if url:
-                state.url = url
-            if format:
-                state.format = format
-            changes: tuple[FieldChange, ...] = ()
-            event_id: int | None = None
-            previous_index = state.last_attestation_index
-            if state.last_attestation is not None and previous_index is not None:
-                changes = tuple(compare_summaries(json.loads(state.last_attestation), summary))
-            if changes and previous_index is not None:
-                event = CollectorChangeEvent(
-                    node=node,
-                    old_index=previous_index,
-                    new_index=index,
-                    time=moment,
-                    summary=", ".join(c.field for c in changes)[:1000],
-                )
-                session.add(event)
-                session.flush()
-                event_id = event.id
-                for change in changes:
-                    session.add(
-                        CollectorChange(
-                            event_id=event.id,
-                            node=node,
-                            field=change.field,
-                            old=json.dumps(change.old),
-                            new=json.dumps(change.new),
-                            old_index=previous_index,
-                            new_index=index,
-                            time=moment,
-                        )
+        state = session.get(CollectorNode, node) or CollectorNode(name=node, url=url or "")
+        if polled:
+            state.last_attempt_at = state.last_success_at = moment
+            state.consecutive_failures = 0
+            state.next_attempt_at = None
+            state.polls += 1
+        if url:
+            state.url = url
+        if format:
+            state.format = format
+        changes: tuple[FieldChange, ...] = ()
+        event_id: int | None = None
+        previous_index = state.last_attestation_index
+        if state.last_attestation is not None and previous_index is not None:
+            changes = tuple(compare_summaries(json.loads(state.last_attestation), summary))
+        if changes and previous_index is not None:
+            event = CollectorChangeEvent(
+                node=node,
+                old_index=previous_index,
+                new_index=index,
+                time=moment,
+                summary=", ".join(c.field for c in changes)[:1000],
+            )
+            session.add(event)
+            session.flush()
+            event_id = event.id
+            for change in changes:
+                session.add(
+                    CollectorChange(
+                        event_id=event.id,
+                        node=node,
+                        field=change.field,
+                        old=json.dumps(change.old),
+                        new=json.dumps(change.new),
+                        old_index=previous_index,
+                        new_index=index,
+                        time=moment,
                     )
-                self.outbox.enqueue(session, event, changes)
-            state.last_attestation_index = index
-            state.last_attestation_status = summary["status"]
-            state.last_attestation = json.dumps(summary, sort_keys=True)
-            # Every attestation that names a signer is recorded with its status, so that
-            # receipt.signer can tell "vouched for by a genuine TEE" from "named only by a
-            # report that could not be verified" (a dev node) and from "named by nothing".
-            for item in summary["attestations"]:
-                address = item.get("signing_address")
-                if isinstance(address, str):
-                    self._vouch(session, node, address, item, index, moment)
-            session.add(state)
-            session.commit()
+                )
+            self.outbox.enqueue(session, event, changes)
+        state.last_attestation_index = index
+        state.last_attestation_status = summary["status"]
+        state.last_attestation = json.dumps(summary, sort_keys=True)
+        # Every attestation that names a signer is recorded with its status, so that
+        # receipt.signer can tell "vouched for by a genuine TEE" from "named only by a
+        # report that could not be verified" (a dev node) and from "named by nothing".
+        for item in summary["attestations"]:
+            address = item.get("signing_address")
+            if isinstance(address, str):
+                self._vouch(session, node, address, item, index, moment)
+        session.add(state)
         return changes, event_id
 
     @staticmethod
@@ -314,7 +330,7 @@ class AttestationPoller:
         node = self.node
         started = self.clock()
         if not self._loaded:
-            with Session(self.recorder.log.engine) as session:
+            with self.recorder.db.session() as session:
                 state = session.get(CollectorNode, node.name)
                 if state is None:
                     state = CollectorNode(name=node.name, url=node.url)
@@ -356,7 +372,7 @@ class AttestationPoller:
     def _failed(self, exc: NodeError) -> None:
         now = self.clock()
         logger.warning("node %s: %s: %s", self.node.name, exc.kind, exc.message)
-        with Session(self.recorder.log.engine) as session:
+        with self.recorder.db.session() as session:
             state = session.get(CollectorNode, self.node.name)
             assert state is not None
             state.last_attempt_at = utc(now)

@@ -32,7 +32,13 @@ from .appender import GroupAppender
 from .clients import NodeError, NoReceiptsFeed, ReceiptPage, ReceiptsClient
 from .config import NodeConfig
 from .entries import encode_receipt, receipt_entry
-from .models import CollectorNode, CollectorReceipt, CollectorReceiptCursor, CollectorSigner
+from .models import (
+    CollectorNode,
+    CollectorReceipt,
+    CollectorReceiptCursor,
+    CollectorSigner,
+    StateDB,
+)
 from .poll import Clock, LogLike, backoff_delay, utc
 
 logger = logging.getLogger("teelog.collector.receipts")
@@ -129,6 +135,7 @@ class ReceiptsPoller:
         verify_signatures: SignatureChecks,
         clock: Clock,
         appender: GroupAppender,
+        db: StateDB,
     ) -> None:
         self.node = node
         self.client = client
@@ -136,30 +143,33 @@ class ReceiptsPoller:
         self.verify_signatures = verify_signatures
         self.clock = clock
         self.appender = appender
+        self.db = db
 
     def _cursor(self, session: Session) -> CollectorReceiptCursor:
         cursor = session.get(CollectorReceiptCursor, self.node.name)
         if cursor is None:
             cursor = CollectorReceiptCursor(node=self.node.name)
             session.add(cursor)
-            session.commit()
-            session.refresh(cursor)
+            session.flush()
         return cursor
 
     def poll(self, *, force: bool = False) -> ReceiptsOutcome:
         """Read and log everything new on the feed (up to a page budget). Never raises
         NodeError: failures are recorded as the feed's health and retried with backoff."""
         name = self.node.name
-        with Session(self.log.engine) as session:
+        with self.db.session() as session:
             cursor = self._cursor(session)
             due = cursor.next_attempt_at
             node_state = session.get(CollectorNode, name)
+            polls = node_state.polls if node_state is not None else 0
+            detected = node_state.format if node_state is not None else None
+            session.commit()
         if not force and due is not None and utc(self.clock()) < due:
             return ReceiptsOutcome(node=name, skipped=True)
-        if node_state is None or node_state.polls == 0:
+        if polls == 0:
             # Give the first attestation poll the chance to vouch for the signer first.
             return ReceiptsOutcome(node=name, skipped=True)
-        if node_state.format not in (None, "vllm-proxy"):
+        if detected not in (None, "vllm-proxy"):
             return ReceiptsOutcome(node=name, skipped=True)  # gateways publish no receipts
         appended = already = missing = 0
         try:
@@ -181,7 +191,7 @@ class ReceiptsPoller:
         return ReceiptsOutcome(node=name, appended=appended, already=already, missing=missing)
 
     def _next_page(self) -> ReceiptPage:
-        with Session(self.log.engine) as session:
+        with self.db.session() as session:
             cursor = self._cursor(session)
             instance, after = cursor.node_instance, cursor.last_seq
         page = self.client.fetch(after, self.node.receipts_batch)
@@ -191,7 +201,7 @@ class ReceiptsPoller:
                     "node %s: receipts journal changed (%s -> %s); reading it from the start",
                     self.node.name, instance, page.node_instance,
                 )
-            with Session(self.log.engine) as session:
+            with self.db.session() as session:
                 cursor = self._cursor(session)
                 cursor.node_instance = page.node_instance
                 cursor.last_seq = 0
@@ -214,7 +224,7 @@ class ReceiptsPoller:
         observed = self.clock()
         pending: list[tuple[int, bytes]] = []  # (row id, entry bytes)
         already = missing = 0
-        with Session(self.log.engine) as session:
+        with self.db.session() as session:
             last = self._cursor(session).last_seq
             for item in page.items:
                 seq = item["seq"]
@@ -243,10 +253,8 @@ class ReceiptsPoller:
                 assert row.id is not None
                 pending.append((row.id, row.entry))
             session.commit()
-        indexes: list[int] = []
-        if pending:
-            indexes = self.appender.append_many([entry for _, entry in pending])
-        with Session(self.log.engine) as session:
+
+        def bookkeeping(session: Session, indexes: list[int]) -> None:
             for (row_id, _), index in zip(pending, indexes, strict=True):
                 row = session.get(CollectorReceipt, row_id)
                 assert row is not None
@@ -258,7 +266,13 @@ class ReceiptsPoller:
             cursor.receipts += len(pending)
             cursor.missing += missing
             session.add(cursor)
-            session.commit()
+
+        if pending:
+            self.appender.append_with([entry for _, entry in pending], bookkeeping)
+        else:
+            with self.db.session() as session:
+                bookkeeping(session, [])
+                session.commit()
         if missing:
             logger.warning("node %s: %d receipts were gone from the feed", name, missing)
         return len(pending), already, missing
@@ -281,7 +295,7 @@ class ReceiptsPoller:
         return encode_receipt(entry)
 
     def _succeeded(self) -> None:
-        with Session(self.log.engine) as session:
+        with self.db.session() as session:
             cursor = self._cursor(session)
             cursor.last_success_at = utc(self.clock())
             cursor.consecutive_failures = 0
@@ -294,7 +308,7 @@ class ReceiptsPoller:
         now = self.clock()
         level = logging.INFO if exc.kind == "no_feed" else logging.WARNING
         logger.log(level, "node %s receipts: %s: %s", self.node.name, exc.kind, exc.message)
-        with Session(self.log.engine) as session:
+        with self.db.session() as session:
             cursor = self._cursor(session)
             cursor.last_error = exc.message[:2000]
             cursor.last_error_kind = exc.kind

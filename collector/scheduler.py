@@ -23,7 +23,7 @@ import httpx
 
 from .clients import NodeHTTP, ReceiptsClient, ReportClient
 from .config import CollectorConfig
-from .models import create_tables
+from .models import StateDB, create_tables
 from .poll import AttestationPoller, Clock, LogLike, PollOutcome, Recorder, Verify, system_clock
 from .receipts import ReceiptsOutcome, ReceiptsPoller, SignatureChecks
 from .webhooks import WebhookOutbox
@@ -92,19 +92,21 @@ class Collector:
             from .verification import receipt_signature_checks
 
             verify_signatures = receipt_signature_checks
+        self.db = StateDB(self.log.engine)
         self.outbox = WebhookOutbox(
             self.log.engine,
             config.webhooks,
             clock=self.clock,
             backoff_base=webhook_backoff,
             transport=webhook_transport,
+            db=self.db,
         )
-        self.recorder = Recorder(self.log, verify, self.outbox)
+        self.recorder = Recorder(self.log, verify, self.outbox, self.db)
         self._http: dict[str, NodeHTTP] = {}
         self.attestation_pollers: dict[str, AttestationPoller] = {}
         self.receipt_pollers: dict[str, ReceiptsPoller] = {}
         for node in config.nodes:
-            http = NodeHTTP(node)
+            http = NodeHTTP(node, cpu_gate=self.recorder.cpu_gate)
             self._http[node.name] = http
             self.attestation_pollers[node.name] = AttestationPoller(
                 node, ReportClient(node, http), self.recorder, self.clock
@@ -117,6 +119,7 @@ class Collector:
                     verify_signatures,
                     self.clock,
                     self.recorder.appender,
+                    self.db,
                 )
         self._scheduler: Any = None
         self._lock = threading.Lock()

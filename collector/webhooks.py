@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from .config import WebhookConfig
-from .models import CollectorChangeEvent, CollectorWebhookDelivery
+from .models import CollectorChangeEvent, CollectorWebhookDelivery, StateDB
 
 logger = logging.getLogger("teelog.collector.webhooks")
 
@@ -179,8 +179,10 @@ class WebhookOutbox:
         clock: Callable[[], datetime],
         backoff_base: float = 5.0,
         transport: httpx.BaseTransport | None = None,
+        db: StateDB | None = None,
     ) -> None:
         self.engine = engine
+        self.db = db if db is not None else StateDB(engine)
         self.hooks = {h.url: h for h in hooks}
         self.clock = clock
         self.backoff_base = backoff_base
@@ -213,7 +215,7 @@ class WebhookOutbox:
     def deliver_due(self, *, limit: int = 100, workers: int = 4) -> int:
         """Attempt every due delivery (at most ``limit``); return how many succeeded."""
         now = self._now()
-        with Session(self.engine) as session:
+        with self.db.session() as session:
             rows = list(
                 session.exec(
                     select(CollectorWebhookDelivery)
@@ -245,7 +247,7 @@ class WebhookOutbox:
             )
             final = False
         now = self._now()
-        with Session(self.engine) as session:
+        with self.db.session() as session:
             current = session.get(CollectorWebhookDelivery, row.id)
             if current is None or current.status != "pending":
                 return False
