@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from log_naive import naive_path, naive_subproof  # tests/log/log_naive.py
 from teelog.log import (
     BlobError,
     BlobStore,
@@ -26,7 +31,7 @@ from teelog.log import (
     verify_tlog_proof,
 )
 from teelog.log.checkpoint import Checkpoint
-from teelog.log.merkle import MemoryTree
+from teelog.log.merkle import MemoryTree, mth
 from teelog.log.storage import LOCK_NAME, CasConflict, LockLost, SequencerLock
 from teelog.log.tiles import tile_path
 
@@ -73,6 +78,29 @@ def test_appends_are_sequential_readable_and_provable(logs):
     for old in (1, 255, 256, 300, 599):
         verify_consistency(old, 600, log.consistency_proof(old, 600), tree.root(old), cp.root)
         assert log.root(old) == tree.root(old)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.integers(1, 900), min_size=1, max_size=4), st.data())
+def test_proofs_from_the_stored_log_equal_a_naive_recomputation(batches, data):
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Log.create(Path(tmp) / "data", ORIGIN)
+        try:
+            entries: list[bytes] = []
+            for count in batches:
+                batch = [b"e%d" % (len(entries) + i) for i in range(count)]
+                log.append_many(batch)
+                entries += batch
+            leaves = [leaf_hash(e) for e in entries]
+            size = len(entries)
+            index = data.draw(st.integers(0, size - 1))
+            at = data.draw(st.integers(index + 1, size))
+            assert log.inclusion_proof(index, at) == naive_path(index, leaves[:at])
+            old = data.draw(st.integers(1, size))
+            assert log.consistency_proof(old, size) == naive_subproof(old, leaves, True)
+            assert log.checkpoint().root == mth(leaves)
+        finally:
+            log.close()
 
 
 def test_reopened_log_continues_and_serves_the_same_proofs(logs):
