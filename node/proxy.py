@@ -7,6 +7,8 @@ arrives, and the response hash covers all SSE bytes, ``data: [DONE]`` included.
 
 Receipt rules:
 - A non-streaming reply is signed and journaled before any byte of it is sent.
+- Stream chunks are passed on as they arrive; chunks that arrived together are written
+  together (:mod:`.coalesce`), never waiting for more.
 - A stream is signed when its ``data: [DONE]`` line has arrived and the upstream has closed the
   body cleanly; the chunk holding ``[DONE]`` (and anything after it) is sent only after the
   receipt is committed, so a client that has seen ``[DONE]`` can fetch the signature at once.
@@ -26,6 +28,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from .coalesce import coalesce
 from .errors import NodeError
 from .notary import Notary
 from .settings import NodeSettings
@@ -154,9 +157,7 @@ class Proxy:
         held: list[bytes] = []
         failure: NodeError | None = None
         try:
-            async for chunk in resp.aiter_raw():
-                if not chunk:
-                    continue
+            async for chunk in coalesce(resp.aiter_raw()):
                 tap.feed(chunk)
                 if tap.done:
                     held.append(chunk)  # released once the receipt is committed
