@@ -324,6 +324,7 @@ class Log:
     def _acquire(self) -> bool:
         if self._holding:
             return True
+        until = time.time() + self.config.lease_ttl
         if not self.store.try_acquire(self.holder, self.config.lease_ttl):
             return False
         try:
@@ -341,6 +342,7 @@ class Log:
                     max_batch=self.config.max_batch,
                     dedup=self._dedup,
                 )
+            self._sequencer.lease_until = until
         except BaseException:
             self._release()
             raise

@@ -28,7 +28,7 @@ from .dedup import DuplicateIndex
 from .fsio import fsync_dirs, write_durable
 from .merkle import leaf_hash
 from .note import Ed25519Signer
-from .storage import LogStore, SignedHead
+from .storage import LockLost, LogStore, SignedHead
 from .tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -41,6 +41,8 @@ from .tiles import (
     split_hashes,
     tile_path,
 )
+
+LEASE_MARGIN = 2.0  # seconds of lease left below which no tile is written (clock-skew room)
 
 
 class LogStateError(RuntimeError):
@@ -129,7 +131,20 @@ class Sequencer:
                 "lost"
             )
         self.dedup = dedup or DuplicateIndex(tiles_dir)  # caught up lazily, on first use
+        self.lease_until = 0.0  # set by whoever took the lease, renewed by each commit
         self.last = BatchStats()
+
+    def _ensure_lease(self, *, renew: bool = True) -> None:
+        """Raise :class:`LockLost` unless our lease is valid for a safe margin; renew it (one
+        round trip) when less than half of its lifetime is left."""
+        now = time.time()
+        if renew and self.lease_until - now < self.lease_ttl / 2:
+            until = now + self.lease_ttl
+            if not self.store.renew(self.holder, self.lease_ttl):
+                raise LockLost("the sequencer lease was taken over; nothing was written")
+            self.lease_until = until
+        elif now > self.lease_until - LEASE_MARGIN:
+            raise LockLost("the sequencer lease is about to expire; stopped writing tiles")
 
     def integrate(self, own: Sequence[bytes] = (), *, take_pending: bool = True) -> list[int]:
         """Run one batch: pending entries (oldest first) and then ``own``; return the indexes of
@@ -169,9 +184,13 @@ class Sequencer:
                 writes = self.bundles.append(new_entries) + self.tiles.append(new_hashes)
                 t2 = time.perf_counter()
                 stats.hash_s = t2 - t1
-                # One fsync per file, then one per directory touched.
+                # One fsync per file, then one per directory touched.  Files are only written
+                # while the lease is surely ours (fencing a stalled sequencer whose lease
+                # expired and was taken over: it must not overwrite the new holder's tiles).
+                self._ensure_lease()
                 dirs: set[Path] = set()
                 for w in writes:
+                    self._ensure_lease(renew=False)
                     dirs |= write_durable(self.tiles_dir / w.path, w.data, sync_dir=False)
                 full_tiles = [w.path for w in writes if w.full]
                 fsync_dirs(dirs)
@@ -183,13 +202,15 @@ class Sequencer:
                 t4 = time.perf_counter()
                 stats.sign_s = t4 - t3
             t4 = time.perf_counter()
+            lease_until = time.time() + self.lease_ttl
             self.store.commit_batch(
                 self.head,
                 head,
                 [(pid, idx) for (pid, _, _), idx in zip(pending, indexes, strict=False)],
                 self.holder,
-                time.time() + self.lease_ttl,
+                lease_until,
             )
+            self.lease_until = lease_until
             stats.commit_s = time.perf_counter() - t4
         except BaseException:
             # The right edge advanced in memory but nothing was committed: reload it.

@@ -6,6 +6,7 @@ import hashlib
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -342,6 +343,18 @@ def test_a_sequencer_that_lost_its_lease_commits_nothing(logs):
     _set_lease(log, None, expires_at=0)
     assert log.append(b"b") == 1  # the files written by the lost batch are simply rewritten
     assert logs.open().entry(1) == b"b"
+
+
+def test_a_stalled_sequencer_whose_lease_was_taken_writes_no_tiles(logs):
+    log = logs.create()
+    log.append(b"a")
+    with log.sequencing():
+        _set_lease(log, "elsewhere.example:1:1:abcd", expires_at=1e12)
+        log._sequencer.lease_until = time.time() + 1  # it stalled: its lease has nearly run out
+        with pytest.raises(LockLost, match="nothing was written"):
+            log.append(b"b")
+    assert not (logs.data / "tiles" / "tile" / "entries" / "000.p" / "2").exists()
+    assert log.checkpoint().size == 1
 
 
 def test_the_cas_record_refuses_a_second_signer(logs):
