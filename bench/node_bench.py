@@ -217,7 +217,8 @@ def main() -> int:
     args = parser.parse_args()
     n = 300 if args.quick else 2000
     rounds, seconds = (3, 3.0) if args.quick else (6, 5.0)
-    print(f"node_bench: cpus={os.cpu_count()} quick={args.quick} python={sys.version.split()[0]}")
+    print(f"node_bench: cpus={os.cpu_count()} quick={args.quick} python={sys.version.split()[0]} "
+          f"load average at start {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         up, node, up_port, node_port = run_pair(0.0, tmp)
@@ -250,6 +251,7 @@ def main() -> int:
             up.terminate()
             node.wait()
             up.wait()
+    print(f"load average at end {os.getloadavg()[0]:.2f} (other processes share these CPUs)")
     return 0
 
 
