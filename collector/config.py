@@ -112,6 +112,7 @@ class CollectorConfig:
     collateral: CollateralConfig = field(default_factory=CollateralConfig)
     webhooks: tuple[WebhookConfig, ...] = ()
     workers: int = 0  # 0: one thread per job, up to 64
+    verify_processes: int = 0  # 0: verify in the polling threads
     source: Path | None = None
 
     def node(self, name: str) -> NodeConfig:
@@ -351,6 +352,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Collector
     collateral = _collateral(top.get("collateral", {}), base)
     collector = _Table(top.get("collector", {}), "collector")
     workers = collector.integer("workers", 0, minimum=0)
+    verify_processes = collector.integer("verify_processes", 0, minimum=0)
     collector.finish()
     top.finish()
     return CollectorConfig(
@@ -359,6 +361,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Collector
         collateral=collateral,
         webhooks=hooks,
         workers=workers,
+        verify_processes=verify_processes,
     )
 
 
@@ -382,5 +385,6 @@ def load_config(path: str | Path) -> CollectorConfig:
         collateral=config.collateral,
         webhooks=config.webhooks,
         workers=config.workers,
+        verify_processes=config.verify_processes,
         source=path,
     )

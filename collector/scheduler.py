@@ -84,10 +84,16 @@ class Collector:
         self.log = log if log is not None else open_log(config.data)
         create_tables(self.log.engine)
         self.clock: Clock = clock or system_clock
+        self._closers: list[Callable[[], None]] = []
         if verify is None:
-            from .verification import collateral_from_config, report_verifier
+            from .verification import ProcessVerifier, collateral_from_config, report_verifier
 
-            verify = report_verifier(collateral_from_config(config.collateral))
+            if config.verify_processes > 0:
+                processes = ProcessVerifier(config.collateral, config.verify_processes)
+                self._closers.append(processes.close)
+                verify = processes
+            else:
+                verify = report_verifier(collateral_from_config(config.collateral))
         if verify_signatures is None:
             from .verification import receipt_signature_checks
 
@@ -201,6 +207,9 @@ class Collector:
         self.stop()
         for http in self._http.values():
             http.close()
+        for close in self._closers:
+            close()
+        self._closers.clear()
 
     def __enter__(self) -> Collector:
         return self

@@ -9,6 +9,8 @@ verifier itself (a bug on our side, not the node's) gives a ``skip`` check: ``un
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -40,25 +42,73 @@ def _problem(name: str, status: str, detail: str) -> dict[str, Any]:
     }
 
 
-def report_verifier(collateral: Collateral) -> Verify:
-    """A :data:`Verify` function: ``attestation.verify_report`` with ``collateral``."""
+def verify_report_bytes(
+    collateral: Collateral, raw: bytes, nonce: str | None, at: datetime
+) -> Verification:
+    """``attestation.verify_report`` of one report's bytes, as check JSON (never raises)."""
     from teelog.attestation import verify_report
 
-    def verify(doc: Any, nonce: str | None, at: datetime) -> Verification:
-        try:
-            result = verify_report(doc, nonce=nonce, at=at, collateral=collateral)
-        except AttestationInputError as exc:
-            return Verification([_problem("report.format", "fail", str(exc)[:2000])], {}, str(exc))
-        except Exception as exc:  # a verifier bug must not stop the collector
-            logger.exception("verifier crashed")
-            detail = f"verification crashed: {type(exc).__name__}: {exc}"[:2000]
-            return Verification([_problem("report.verifier", "skip", detail)], {}, detail)
-        return Verification(
-            attestations=[v.to_json() for v in result.attestations],
-            collateral_used=dict(result.collateral_used),
-        )
+    try:
+        result = verify_report(raw, nonce=nonce, at=at, collateral=collateral)
+    except AttestationInputError as exc:
+        return Verification([_problem("report.format", "fail", str(exc)[:2000])], {}, str(exc))
+    except Exception as exc:  # a verifier bug must not stop the collector
+        logger.exception("verifier crashed")
+        detail = f"verification crashed: {type(exc).__name__}: {exc}"[:2000]
+        return Verification([_problem("report.verifier", "skip", detail)], {}, detail)
+    return Verification(
+        attestations=[v.to_json() for v in result.attestations],
+        collateral_used=dict(result.collateral_used),
+    )
+
+
+def report_verifier(collateral: Collateral) -> Verify:
+    """A :data:`Verify` function running in the calling thread."""
+
+    def verify(raw: bytes, nonce: str | None, at: datetime) -> Verification:
+        return verify_report_bytes(collateral, raw, nonce, at)
 
     return verify
+
+
+# -- verification in worker processes -------------------------------------------------------
+
+_worker_collateral: Collateral | None = None
+
+
+def _init_worker(config: CollateralConfig) -> None:
+    global _worker_collateral
+    _worker_collateral = collateral_from_config(config)
+
+
+def _verify_in_worker(raw: bytes, nonce: str | None, at: datetime) -> Verification:
+    assert _worker_collateral is not None, "worker not initialised"
+    return verify_report_bytes(_worker_collateral, raw, nonce, at)
+
+
+class ProcessVerifier:
+    """A :data:`Verify` function that runs verification in ``processes`` worker processes.
+
+    Verification is CPU-bound Python and holds the GIL; in worker processes it uses every
+    core while the collector's threads do I/O and bookkeeping. Each worker loads the
+    configured collateral once (and fetches from the PCCS into the shared cache directory).
+    Only bytes go to a worker and JSON-ready results come back.
+    """
+
+    runs_elsewhere = True  # the Recorder need not hold its CPU gate while waiting
+
+    def __init__(self, config: CollateralConfig, processes: int) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        self.pool = ProcessPoolExecutor(
+            max_workers=processes, mp_context=context, initializer=_init_worker,
+            initargs=(config,),
+        )
+
+    def __call__(self, raw: bytes, nonce: str | None, at: datetime) -> Verification:
+        return self.pool.submit(_verify_in_worker, raw, nonce, at).result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def receipt_signature_checks(item: dict[str, Any]) -> list[dict[str, Any]]:

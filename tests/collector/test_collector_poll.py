@@ -187,3 +187,22 @@ def test_a_hanging_node_does_not_delay_the_others(fake_node, data_dir):
     assert len(good.report_requests()) >= 5  # polled on schedule while the other hung
     assert len(hanging.report_requests()) == 1  # max_instances=1: no pile-up behind it
     assert len(entries_of(collector.log, "attestation")) >= 5
+
+
+@pytest.mark.slow
+def test_verification_in_worker_processes_gives_the_same_verdicts(fake_node, data_dir):
+    node = fake_node()
+    node.serve("/v1/attestation/report", vllm_proxy_report_from_near())
+    nodes = [_node(node.url, receipts=False)]
+    verdicts = []
+    for processes in (0, 1):
+        config = collector_config(data_dir, nodes, collector={"verify_processes": processes})
+        with Collector(config, clock=PinnedClock(NEAR_MODEL_AT)) as collector:
+            index = collector.run_once().attestations[0].index
+            entry = json.loads(collector.log.entry(index))
+        verdicts.append([
+            (a["status"], [(c["name"], c["status"]) for c in a["checks"]], a["measurements"])
+            for a in entry["attestations"]
+        ])
+    assert verdicts[0] == verdicts[1]
+    assert verdicts[0][0][0] == "failed"  # the stale nonce, as in the threads
