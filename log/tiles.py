@@ -223,33 +223,37 @@ class TileReader:
             self._cache.move_to_end(path)
         return data
 
-    def _resource(self, path_for: Callable[[int], str], width: int, what: str) -> bytes:
+    def _resource(
+        self, path_for: Callable[[int], str], width: int, what: str
+    ) -> tuple[str, int, bytes]:
+        """``(path, width, bytes)`` of the resource at ``width``, or of the full one."""
         if width <= 0:
             raise TileError(f"{what} is beyond tree size {self.size}")
         try:
-            return self._get(path_for(width))
+            return path_for(width), width, self._get(path_for(width))
         except (FileNotFoundError, KeyError):
             if width == TILE_WIDTH:
                 raise TileError(f"{path_for(width)} is missing") from None
         try:
-            return self._get(path_for(TILE_WIDTH))
+            return path_for(TILE_WIDTH), TILE_WIDTH, self._get(path_for(TILE_WIDTH))
         except (FileNotFoundError, KeyError):
             raise TileError(f"neither {path_for(width)} nor the full tile exists") from None
 
     def tile(self, level: int, n: int, width: int | None = None) -> bytes:
         """The hash tile ``(level, n)`` at its width for this tree size, length-checked."""
         w = tile_width(self.size, level, n) if width is None else width
-        data = self._resource(lambda x: tile_path(level, n, x), w, f"tile {level}/{n}")
-        if len(data) < w * HASH_SIZE or len(data) % HASH_SIZE or len(data) > FULL_TILE_BYTES:
-            raise TileError(f"{tile_path(level, n, w)} has {len(data)} bytes, not {w * HASH_SIZE}")
+        path, got_w, data = self._resource(lambda x: tile_path(level, n, x), w, f"tile {level}/{n}")
+        if len(data) != got_w * HASH_SIZE:
+            raise TileError(f"{path} has {len(data)} bytes, not {got_w * HASH_SIZE}")
         return data[: w * HASH_SIZE]
 
     def bundle(self, n: int) -> list[bytes]:
         """The entries of bundle ``n`` at its width for this tree size."""
         w = tile_width(self.size, 0, n)
-        entries = decode_bundle(self._resource(lambda x: bundle_path(n, x), w, f"bundle {n}"))
-        if len(entries) < w:
-            raise TileError(f"{bundle_path(n, w)} has {len(entries)} entries, not {w}")
+        path, got_w, data = self._resource(lambda x: bundle_path(n, x), w, f"bundle {n}")
+        entries = decode_bundle(data)
+        if len(entries) != got_w:
+            raise TileError(f"{path} has {len(entries)} entries, not {got_w}")
         return entries[:w]
 
     @property

@@ -134,6 +134,16 @@ def test_reader_computes_root_and_proofs_from_the_fixture_tiles_alone():
         TileReader(lambda p: tiles[p], 512).root()
 
 
+def test_reader_rejects_tiles_and_bundles_of_the_wrong_length():
+    tiles = {k: bytes.fromhex(v) for k, v in TILES["tiles_hex"].items()}
+    tiles["tile/0/001.p/44"] += b"\x00" * 32  # one hash too many for width 44
+    with pytest.raises(TileError, match=r"tile/0/001\.p/44 has 1440 bytes, not 1408"):
+        TileReader(lambda p: tiles[p], 300).tile(0, 1)
+    bundles = {"tile/entries/000.p/3": encode_bundle([b"a", b"b"])}
+    with pytest.raises(TileError, match="has 2 entries, not 3"):
+        TileReader(lambda p: bundles[p], 3).bundle(0)
+
+
 def _proof(tree: MemoryTree, index: int, size: int) -> list[bytes]:
     return inclusion_proof(tree, index, size)
 
