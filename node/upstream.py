@@ -9,10 +9,14 @@ pool small; connections are still kept alive and reused.
 Idle connections are dropped after ``keepalive_expiry`` seconds, shorter than the 5 s after
 which uvicorn (hence vLLM, ``VLLM_HTTP_TIMEOUT_KEEP_ALIVE``) closes them from its side, so the
 node does not send a request down a connection the upstream is closing.
+
+The clients keep no cookies: an httpx client stores ``Set-Cookie`` answers and would send them
+with every later request, from any of the node's clients.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import itertools
 
 import httpx
@@ -46,7 +50,8 @@ class UpstreamClients:
         # A test transport is one object; sharing it keeps every shard on it.
         self._clients = [
             httpx.AsyncClient(
-                limits=limits, timeout=timeout, transport=transport, verify=ssl_context
+                limits=limits, timeout=timeout, transport=transport, verify=ssl_context,
+                cookies=_no_cookies(),
             )
             for _ in range(shards)
         ]
@@ -59,3 +64,8 @@ class UpstreamClients:
     async def aclose(self) -> None:
         for client in self._clients:
             await client.aclose()
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that accepts no cookie from any domain."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
