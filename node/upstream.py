@@ -10,8 +10,9 @@ Idle connections are dropped after ``keepalive_expiry`` seconds, shorter than th
 which uvicorn (hence vLLM, ``VLLM_HTTP_TIMEOUT_KEEP_ALIVE``) closes them from its side, so the
 node does not send a request down a connection the upstream is closing.
 
-The clients keep no cookies: an httpx client stores ``Set-Cookie`` answers and would send them
-with every later request, from any of the node's clients.
+The clients keep no cookies (an httpx client stores ``Set-Cookie`` answers and would send them
+with every later request, from any of the node's clients), and ignore ``HTTP_PROXY`` and
+friends: the node talks to the upstream it was given, directly.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class UpstreamClients:
         self._clients = [
             httpx.AsyncClient(
                 limits=limits, timeout=timeout, transport=transport, verify=ssl_context,
-                cookies=_no_cookies(),
+                cookies=_no_cookies(), trust_env=False,
             )
             for _ in range(shards)
         ]
