@@ -67,8 +67,8 @@ class Verification:
     error: str | None = None  # the report could not be read at all
 
 
-# (exact report bytes, the nonce sent or None, verification time) -> Verification
-Verify = Callable[[bytes, str | None, datetime], Verification]
+# (the report: its exact bytes (or parsed JSON), the nonce sent or None, verification time)
+Verify = Callable[[Any, str | None, datetime], Verification]
 
 
 def system_clock() -> datetime:

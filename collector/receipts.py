@@ -39,7 +39,7 @@ from .models import (
     CollectorSigner,
     StateDB,
 )
-from .poll import Clock, LogLike, backoff_delay, utc
+from .poll import Clock, CollectorFault, LogLike, backoff_delay, utc
 
 logger = logging.getLogger("teelog.collector.receipts")
 
@@ -186,6 +186,13 @@ class ReceiptsPoller:
             self._failed(exc)
             return ReceiptsOutcome(
                 node=name, appended=appended, already=already, missing=missing, error=exc
+            )
+        except Exception as exc:  # our side (log, database): recorded, retried with backoff
+            logger.exception("node %s: logging receipts failed", name)
+            fault = CollectorFault(f"logging receipts failed: {type(exc).__name__}: {exc}")
+            self._failed(fault)
+            return ReceiptsOutcome(
+                node=name, appended=appended, already=already, missing=missing, error=fault
             )
         self._succeeded()
         return ReceiptsOutcome(node=name, appended=appended, already=already, missing=missing)

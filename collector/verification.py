@@ -43,9 +43,10 @@ def _problem(name: str, status: str, detail: str) -> dict[str, Any]:
 
 
 def verify_report_bytes(
-    collateral: Collateral, raw: bytes, nonce: str | None, at: datetime
+    collateral: Collateral, raw: Any, nonce: str | None, at: datetime
 ) -> Verification:
-    """``attestation.verify_report`` of one report's bytes, as check JSON (never raises)."""
+    """``attestation.verify_report`` of one report (its exact bytes, or parsed JSON), as
+    check JSON. Never raises: unreadable input and verifier crashes become checks."""
     from teelog.attestation import verify_report
 
     try:
@@ -65,7 +66,7 @@ def verify_report_bytes(
 def report_verifier(collateral: Collateral) -> Verify:
     """A :data:`Verify` function running in the calling thread."""
 
-    def verify(raw: bytes, nonce: str | None, at: datetime) -> Verification:
+    def verify(raw: Any, nonce: str | None, at: datetime) -> Verification:
         return verify_report_bytes(collateral, raw, nonce, at)
 
     return verify
