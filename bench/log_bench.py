@@ -45,9 +45,11 @@ def run_appends(data: Path, n: int, batch: int, size: int) -> dict:
     log = Log.create(data, "bench.teelog.example/log", max_batch=batch)
     per_batch: list[float] = []
     parts = {"hash": [], "write": [], "sign": [], "commit": []}
+    files: list[int] = []
     rng = random.Random(1)
     payload = rng.randbytes(size * 4)
     spent = 0.0
+    cpu0 = os.times()
     wall0 = time.perf_counter()
     with log.sequencing():
         for start in range(0, n, batch):
@@ -66,7 +68,9 @@ def run_appends(data: Path, n: int, batch: int, size: int) -> dict:
             parts["write"].append(st.write_s)
             parts["sign"].append(st.sign_s)
             parts["commit"].append(st.commit_s)
+            files.append(st.files)
     wall = time.perf_counter() - wall0
+    cpu1 = os.times()
     cp = log.checkpoint()
     log.close()
     return {
@@ -78,11 +82,34 @@ def run_appends(data: Path, n: int, batch: int, size: int) -> dict:
         "batch_max_ms": max(per_batch) * 1e3,
         "parts_p50_ms": {k: statistics.median(v) * 1e3 for k, v in parts.items()},
         "parts_p99_ms": {k: pct(v, 99) * 1e3 for k, v in parts.items()},
+        "user_cpu_ms_per_batch": (cpu1.user - cpu0.user) / len(per_batch) * 1e3,
+        "kernel_cpu_ms_per_batch": (cpu1.system - cpu0.system) / len(per_batch) * 1e3,
+        "files_per_batch": statistics.mean(files),
         "append_seconds": spent,
         "wall_seconds": wall,
         "entries_per_s": n / spent,
         "size": cp.size,
     }
+
+
+def fsync_floor(base: Path, rounds: int = 200) -> dict:
+    """This machine's floor, measured in the same run: write 8 KiB + fsync, and 256 KiB + fsync."""
+    out = {}
+    for label, size in (("fsync_8k_ms", 8192), ("fsync_256k_ms", 262144)):
+        ts = []
+        data = os.urandom(size)
+        for i in range(rounds):
+            path = base / f"floor{i}"
+            t = time.perf_counter()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, data)
+            os.fsync(fd)
+            os.close(fd)
+            ts.append(time.perf_counter() - t)
+            path.unlink()
+        out[label + "_p50"] = pct(ts, 50) * 1e3
+        out[label + "_p99"] = pct(ts, 99) * 1e3
+    return out
 
 
 def cold_proofs(data: Path, samples: int) -> dict:
@@ -157,6 +184,7 @@ def main() -> int:
             check=True,
         )
         res.update(json.loads(child.stdout))
+        res.update(fsync_floor(base))
         total = disk_bytes(data)
         res["disk_bytes_per_entry"] = total / n
         res["tile_bytes_per_entry"] = disk_bytes(data / "tiles" / "tile") / n
@@ -177,7 +205,8 @@ def main() -> int:
         f"(max {res['batch_max_ms']:.1f}); {res['entries_per_s']:,.0f} durable entries/s; "
         f"cold inclusion P50/P99 {res['inclusion_p50_ms']:.2f}/{res['inclusion_p99_ms']:.2f} ms, "
         f"consistency {res['consistency_p50_ms']:.2f}/{res['consistency_p99_ms']:.2f} ms; "
-        f"{res['disk_bytes_per_entry']:.0f} B/entry on disk"
+        f"{res['disk_bytes_per_entry']:.0f} B/entry on disk; CPU per batch: user "
+        f"{res['user_cpu_ms_per_batch']:.1f} ms, kernel {res['kernel_cpu_ms_per_batch']:.1f} ms; fsync floor 8 KiB {res['fsync_8k_ms_p50']:.2f}/{res['fsync_8k_ms_p99']:.2f} ms"
     )
     return 0
 
