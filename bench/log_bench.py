@@ -206,7 +206,8 @@ def main() -> int:
         f"cold inclusion P50/P99 {res['inclusion_p50_ms']:.2f}/{res['inclusion_p99_ms']:.2f} ms, "
         f"consistency {res['consistency_p50_ms']:.2f}/{res['consistency_p99_ms']:.2f} ms; "
         f"{res['disk_bytes_per_entry']:.0f} B/entry on disk; CPU per batch: user "
-        f"{res['user_cpu_ms_per_batch']:.1f} ms, kernel {res['kernel_cpu_ms_per_batch']:.1f} ms; fsync floor 8 KiB {res['fsync_8k_ms_p50']:.2f}/{res['fsync_8k_ms_p99']:.2f} ms"
+        f"{res['user_cpu_ms_per_batch']:.1f} ms, kernel {res['kernel_cpu_ms_per_batch']:.1f} ms; "
+        f"fsync floor 8 KiB {res['fsync_8k_ms_p50']:.2f}/{res['fsync_8k_ms_p99']:.2f} ms"
     )
     return 0
 
