@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from flask import request
+from teelog.log.proof_bundle import format_tlog_proof
 
 from .app import Explorer, explorer
 from .entry_view import EntryView, attestations_of, parse_entry, receipt_attestation_index
@@ -216,12 +217,14 @@ def proof_json(ex: Explorer, index: int) -> dict[str, Any] | None:
     cp = checkpoint(ex)
     if index < 0 or index >= cp.size:
         return None
+    proof = ex.log.inclusion_proof(index, cp.size)
     return {
         "index": index,
         "tree_size": cp.size,
-        "inclusion_proof": inclusion_proof_b64(ex.log, index, cp.size),
+        "inclusion_proof": [b64(h) for h in proof],
         "checkpoint": cp.note,
-        "tlog_proof": ex.log.tlog_proof(index, cp.size),
+        # The same proof and note as a c2sp.org/tlog-proof@v1 bundle (computed once).
+        "tlog_proof": format_tlog_proof(index, proof, cp.note),
     }
 
 
