@@ -20,7 +20,7 @@ import httpx
 import pytest
 from conftest import DATA
 from fake_configfs_tsm import FakeTsmKernel
-from fake_dstack_agent import FakeDstackAgent, vllmproxy_sample
+from fake_dstack_agent import FakeDstackAgent, simulator_v053, vllmproxy_sample
 from fake_nvml import FakeNvml
 from teelog.attestation import (
     ReportFormatError,
@@ -289,3 +289,23 @@ def test_gpu_failure_makes_the_report_unavailable(start_node, demo_upstream, nvm
     r = httpx.get(f"{node.url}/v1/attestation/report")
     assert r.status_code == 503
     assert "GPU 0" in r.json()["error"]["message"]
+
+
+def test_report_on_the_dstack_simulator_quote_is_refused(
+    start_node, demo_upstream, tmp_path_factory
+):
+    # The dstack v0.5.3 simulator's canned quote and event log, served the way it serves them.
+    quote, event_log = simulator_v053()
+    sock = tmp_path_factory.mktemp("sim") / "dstack.sock"
+    with FakeDstackAgent(sock, quote=quote, event_log=event_log) as sim:
+        quotes = DstackQuoteProvider(DstackAgent(str(sim.socket_path)))
+        node = start_node(demo_upstream, quotes=quotes)
+        nonce = secrets.token_bytes(32)
+        report = _report(node, nonce, "ed25519")
+    key = bytes.fromhex(node.keys.ed25519.address)
+    assert parse_quote(bytes.fromhex(report["intel_quote"])).report_data == key + nonce
+    assert report["event_log"] == json.loads(event_log)
+    result = verify_report(report, nonce=nonce, at=UPTODATE_AT,
+                           collateral=load_collateral(UPTODATE_COLLATERAL.read_bytes()))
+    assert result.status == "failed"
+    assert _checks(result)["tdx.quote"] == "fail"
