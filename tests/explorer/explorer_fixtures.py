@@ -1,11 +1,13 @@
 """Build logs of real data for the explorer's tests.
 
-The NEAR AI bundle (tests/data/gpu/nearai-cloud-gpt-oss-120b-2026-04) is verified with
-``teelog.attestation.verify_report`` at its pinned time with its archived collateral
-(tests/data/tdx/README.md) and appended as an ``attestation`` v1 entry built with the
-collector's own entry functions (``collector.entries``), its report and collateral in the blob
-store. Receipts are the real signature samples from the NEAR AI docs
-(tests/data/reports/nearai_docs_signature_samples.json), verified with ``verify_receipt``, plus
+The NEAR AI bundle (tests/data/gpu/nearai-cloud-gpt-oss-120b-2026-04) is imported as
+``teelog import`` does (``collector.importer``), verified at its pinned time with its archived
+collateral (tests/data/tdx/README.md); its verdict is also computed directly with
+``teelog.attestation.verify_report`` so tests can compare. Variants (changed measurements,
+hostile evidence) are appended with the collector's own entry functions
+(``collector.entries``), their report and collateral in the blob store. Receipts are the real
+signature samples from the NEAR AI docs (tests/data/reports/nearai_docs_signature_samples.json),
+verified with ``verify_receipt``, plus
 receipts signed here with a throwaway key (their signer is vouched for by no attestation, and
 their entries say so).
 """
@@ -94,6 +96,26 @@ def append_attestation(
     return log.append(encode_attestation(entry, log.blobs.put))
 
 
+def import_bundle(log: Log, node: str = NODE) -> int:
+    """Import the NEAR AI bundle the way ``teelog import`` does (``collector.importer``)."""
+    from teelog.collector.importer import import_reports
+    from teelog.collector.models import create_tables
+    from teelog.collector.poll import Recorder
+    from teelog.collector.verification import report_verifier
+    from teelog.collector.webhooks import WebhookOutbox
+
+    create_tables(log.engine)
+    recorder = Recorder(
+        log,
+        report_verifier(Collateral.from_files(COLLATERAL)),
+        WebhookOutbox(log.engine, (), clock=lambda: PINNED_AT),
+    )
+    (imported,) = import_reports(
+        recorder, [BUNDLE], observed_at=PINNED_AT, at=PINNED_AT, node=node, nonce=BUNDLE_NONCE
+    )
+    return imported.recorded.index
+
+
 def sign_text(text: str, key: str = TEST_KEY) -> tuple[str, str]:
     """EIP-191 personal_sign of ``text``: (address, 0x signature)."""
     from eth_account import Account
@@ -173,9 +195,9 @@ def build_log(data_dir: Path, *, receipts: int = 3, database_url: str | None = N
     """A log with the NEAR AI bundle, then ``receipts`` test receipts, then the docs samples."""
     log = Log.create(data_dir, origin="explorer.test/teelog", database_url=database_url)
     built = Built(log=log, data_dir=data_dir)
-    raw, _doc, result = verified_bundle()
+    _raw, _doc, result = verified_bundle()
     built.verdict = result.to_json()
-    built.attestation_indexes.append(append_attestation(log, raw=raw, result=result))
+    built.attestation_indexes.append(import_bundle(log))
     for seq in range(receipts):
         entry = make_receipt(seq)
         built.receipts.append(entry)
