@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -57,10 +56,9 @@ def create_app(
     journal: Journal,
     quotes: QuoteProvider,
     gpus: GpuEvidenceProvider,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """The node app. It owns ``quotes``, ``gpus`` and the upstream client (closed at shutdown);
-    the caller owns ``journal``. ``transport`` replaces the upstream network (tests)."""
+    """The node app. It owns ``quotes``, ``gpus`` and the upstream clients (closed at
+    shutdown); the caller owns ``journal``."""
     notary = Notary(keys, journal, cache_size=settings.signature_cache_size)
     attestor = Attestor(keys, quotes, gpus)
     state: dict[str, Proxy] = {}
@@ -127,7 +125,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        clients = UpstreamClients(settings, transport=transport)
+        clients = UpstreamClients(settings)
         state["proxy"] = Proxy(settings, notary, clients)
         log.info(
             "node up: upstream %s, quote provider %s, GPU evidence %s, ecdsa %s, ed25519 %s",

@@ -28,13 +28,7 @@ from .settings import NodeSettings
 class UpstreamClients:
     """``shards`` :class:`httpx.AsyncClient` objects sharing the node's limits and timeouts."""
 
-    def __init__(
-        self,
-        settings: NodeSettings,
-        *,
-        shards: int = 8,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, settings: NodeSettings, *, shards: int = 8) -> None:
         if shards < 1:
             raise ValueError("shards must be at least 1")
         per_shard = max(1, settings.max_upstream_connections // shards)
@@ -48,10 +42,9 @@ class UpstreamClients:
             connect=settings.connect_timeout, read=settings.read_timeout,
             write=settings.read_timeout, pool=settings.connect_timeout,
         )
-        # A test transport is one object; sharing it keeps every shard on it.
         self._clients = [
             httpx.AsyncClient(
-                limits=limits, timeout=timeout, transport=transport, verify=ssl_context,
+                limits=limits, timeout=timeout, verify=ssl_context,
                 cookies=_no_cookies(), trust_env=False,
             )
             for _ in range(shards)
