@@ -62,8 +62,30 @@ class ReceiptsOutcome:
     no_feed: bool = False  # the node answered 404: it publishes no receipts
 
 
+@dataclass(frozen=True, slots=True)
+class SignerInfo:
+    """What the node's attestations said about one signing address (``collector_signer``)."""
+
+    log_index: int | None
+    status: str | None
+    named_index: int
+    named_status: str
+
+
+def known_signers(session: Session, node: str) -> dict[str, SignerInfo]:
+    """Every signing address (lowercase) the node's attestations named."""
+    rows = session.exec(select(CollectorSigner).where(CollectorSigner.node == node))
+    return {
+        r.signing_address: SignerInfo(r.log_index, r.status, r.named_index, r.named_status)
+        for r in rows
+    }
+
+
 def signer_check(
-    session: Session, node: str, item: dict[str, Any], signature_checks: list[dict[str, Any]]
+    signers: dict[str, SignerInfo],
+    node: str,
+    item: dict[str, Any],
+    signature_checks: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], int | None]:
     """``receipt.signer``: is a signer whose signature verified vouched for by the node's
     latest verified (or warning) attestation naming it? Returns the check and that
@@ -78,14 +100,14 @@ def signer_check(
         for c in signature_checks
         if c["status"] == "pass" and c["name"].startswith("receipt.signature.")
     }
-    found: list[tuple[str, str, CollectorSigner]] = []
+    found: list[tuple[str, str, SignerInfo]] = []
     unnamed: list[str] = []
     for algo in ("ecdsa", "ed25519"):
         sig = item.get(algo)
         if not isinstance(sig, dict) or algo not in verified_algos:
             continue
         address = sig["signing_address"]
-        signer = session.get(CollectorSigner, (node, address.lower()))
+        signer = signers.get(address.lower())
         if signer is not None:
             found.append((algo, address, signer))
         else:
@@ -224,45 +246,56 @@ class ReceiptsPoller:
     def _log_page(self, page: ReceiptPage) -> tuple[int, int, int]:
         """Append the page's new receipts; return (appended, already logged, missing).
 
-        Three steps, no database transaction open while the log appends (the log's sequencer
-        needs the database too): store the entry bytes; append; record indexes and cursor.
+        Steps: read what is known (cursor, rows already stored for these receipts, signers);
+        verify and build the new entries with no transaction open (CPU-bound); store their
+        bytes; append them, recording indexes and cursor in the append's transaction.
         """
         name, instance = self.node.name, page.node_instance
         observed = self.clock()
-        pending: list[tuple[int, bytes]] = []  # (row id, entry bytes)
-        already = missing = 0
         with self.db.session() as session:
-            last = self._cursor(session).last_seq
-            for item in page.items:
-                seq = item["seq"]
-                if seq <= last:
-                    continue  # a node answering with old items: already handled
-                if seq > last + 1:
-                    missing += seq - last - 1
-                last = seq
-                row = session.exec(
+            start = self._cursor(session).last_seq
+            seqs = [item["seq"] for item in page.items if item["seq"] > start]
+            stored = {
+                row.seq: (row.id, row.entry, row.log_index)
+                for row in session.exec(
                     select(CollectorReceipt).where(
                         CollectorReceipt.node == name,
                         CollectorReceipt.node_instance == instance,
-                        CollectorReceipt.seq == seq,
+                        CollectorReceipt.seq.in_(seqs),
                     )
-                ).first()
-                if row is None:
-                    row = CollectorReceipt(
-                        node=name, node_instance=instance, seq=seq,
-                        entry=self._entry(session, instance, item, observed),
-                    )
-                    session.add(row)
-                    session.flush()
-                elif row.log_index is not None:
-                    already += 1
-                    continue
-                assert row.id is not None
-                pending.append((row.id, row.entry))
-            session.commit()
+                )
+            } if seqs else {}
+            signers = known_signers(session, name)
+        last, missing, already = start, 0, 0
+        fresh: list[tuple[int, bytes]] = []  # (seq, entry bytes) not stored yet
+        reused: list[tuple[int, int, bytes]] = []  # (seq, row id, bytes) stored, not appended
+        for item in page.items:
+            seq = item["seq"]
+            if seq <= last:
+                continue  # a node answering with old items: already handled
+            missing += seq - last - 1
+            last = seq
+            if seq not in stored:
+                fresh.append((seq, self._entry(signers, instance, item, observed)))
+            elif stored[seq][2] is not None:
+                already += 1
+            else:
+                reused.append((seq, stored[seq][0], stored[seq][1]))
+        pending = list(reused)
+        if fresh:
+            with self.db.session() as session:
+                rows = [
+                    CollectorReceipt(node=name, node_instance=instance, seq=seq, entry=entry)
+                    for seq, entry in fresh
+                ]
+                session.add_all(rows)
+                session.flush()
+                pending += [(row.seq, row.id, row.entry) for row in rows if row.id is not None]
+                session.commit()
+        pending.sort()  # the log gets a node's receipts in seq order
 
         def bookkeeping(session: Session, indexes: list[int]) -> None:
-            for (row_id, _), index in zip(pending, indexes, strict=True):
+            for (_, row_id, _), index in zip(pending, indexes, strict=True):
                 row = session.get(CollectorReceipt, row_id)
                 assert row is not None
                 row.log_index = index
@@ -275,7 +308,7 @@ class ReceiptsPoller:
             session.add(cursor)
 
         if pending:
-            self.appender.append_with([entry for _, entry in pending], bookkeeping)
+            self.appender.append_with([entry for _, _, entry in pending], bookkeeping)
         else:
             with self.db.session() as session:
                 bookkeeping(session, [])
@@ -285,10 +318,14 @@ class ReceiptsPoller:
         return len(pending), already, missing
 
     def _entry(
-        self, session: Session, instance: str, item: dict[str, Any], observed: datetime
+        self,
+        signers: dict[str, SignerInfo],
+        instance: str,
+        item: dict[str, Any],
+        observed: datetime,
     ) -> bytes:
         checks = self.verify_signatures(item)
-        signer, index = signer_check(session, self.node.name, item, checks)
+        signer, index = signer_check(signers, self.node.name, item, checks)
         checks = [*checks, signer]
         entry = receipt_entry(
             node=self.node.name,
