@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="SQLite receipt journal (default ./teelog-node.sqlite)")
     p.add_argument("--retention", type=float, metavar="DAYS", default=30.0,
                    help="keep receipts this many days (default 30; 0 keeps them forever)")
+    p.add_argument("--journal-fsync", action="store_true",
+                   help="fsync every receipt (survives power loss, not only crashes; slower)")
     p.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024,
                    help="largest request body accepted (default 4 MiB)")
     p.add_argument("--upstream-timeout", type=float, default=600.0,
@@ -112,7 +114,8 @@ def run_node(args: argparse.Namespace) -> int:
     except GpuEvidenceError as exc:
         print(f"teelog node: --gpu-evidence {args.gpu_evidence}: {exc}", file=sys.stderr)
         return 1
-    journal = Journal(args.journal, retention_days=args.retention or None)
+    journal = Journal(args.journal, retention_days=args.retention or None,
+                      durable=args.journal_fsync)
     app = create_app(settings, keys=keys, journal=journal, quotes=quotes, gpus=gpus)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,

@@ -131,3 +131,12 @@ def test_feed_limit_is_capped(start_node, demo_upstream):
     _complete(node, "one")
     page = httpx.get(f"{node.url}/v1/receipts", params={"limit": 10**9}).json()
     assert len(page["data"]) == 1 and page["has_more"] is False
+
+
+@pytest.mark.parametrize(("durable", "level"), [(False, 1), (True, 2)])
+def test_durable_journal_syncs_every_commit(tmp_path, durable, level):
+    j = Journal(tmp_path / "j.sqlite", durable=durable)
+    # SQLite PRAGMA synchronous: 1 = NORMAL (WAL fsync at checkpoints), 2 = FULL (every commit).
+    assert j._db.execute("PRAGMA synchronous").fetchone()[0] == level
+    assert j._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    j.close()
