@@ -4,6 +4,7 @@ errors, CORS, pagination bounds, and an OpenAPI document that validates and cove
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from explorer_fixtures import NODE, append_raw
@@ -194,3 +195,42 @@ def test_checkpoints_by_size_are_the_signed_history(client, built):
     cp = open_checkpoint(first["note"], parse_vkey(built.log.vkey))
     assert (cp.size, cp.root) == (1, built.log.root(1))
     assert client.get(f"/api/v1/checkpoints/{size + 10}").status_code == 404
+
+
+def test_shortened_entry_shows_the_full_verdict_from_its_verdict_blob(fresh, fresh_client):
+    from explorer_fixtures import append_attestation, verified_bundle
+
+    raw, _doc, result = verified_bundle()
+
+    def bloat(entry):
+        for att in entry["attestations"]:
+            for check in att["checks"]:
+                check["detail"] = check["detail"] + " " + "x" * 9000
+
+    idx = append_attestation(fresh.log, raw=raw, result=result, mutate=bloat)
+    stored = json.loads(fresh.log.entry(idx))
+    assert stored["blobs"]["verdict"]  # the collector had to shorten it
+    assert all(len(c["detail"]) <= 200 for a in stored["attestations"] for c in a["checks"])
+    body = fresh_client.get(f"/api/v1/entries/{idx}").get_json()
+    details = [c["detail"] for a in body["verdict"]["attestations"] for c in a["checks"]]
+    assert all(d.endswith("x" * 9000) for d in details)
+    assert body["links"]["blobs"]["verdict"] == f"/log/blob/{stored['blobs']['verdict']}"
+
+
+def test_missing_report_blob_is_said_and_not_cached(fresh, fresh_client):
+    from explorer_fixtures import append_attestation, verified_bundle
+
+    raw, _doc, result = verified_bundle()
+    idx = append_attestation(fresh.log, raw=raw, result=result)
+    report = json.loads(fresh.log.entry(idx))["blobs"]["report"]
+    path = fresh.log.blobs.path(report)
+    kept = path.read_bytes()
+    path.unlink()
+    try:
+        html = fresh_client.get(f"/entries/{idx}").get_data(as_text=True)
+        assert "the report blob is not in this explorer&#39;s blob store" in html
+        assert "report.mr_td" not in html
+    finally:
+        path.write_bytes(kept)
+    html = fresh_client.get(f"/entries/{idx}").get_data(as_text=True)
+    assert "report.mr_td" in html
