@@ -174,6 +174,7 @@ class Collector:
                     "interval",
                     seconds=poller.node.interval,
                     id=f"attestation:{name}",
+                    name=f"attestation poll of {name}",
                     next_run_time=now,
                 )
             for name, rpoller in self.receipt_pollers.items():
@@ -182,6 +183,7 @@ class Collector:
                     "interval",
                     seconds=rpoller.node.receipts_interval,
                     id=f"receipts:{name}",
+                    name=f"receipts of {name}",
                     # After the first attestation poll had its chance to vouch for the signer.
                     next_run_time=now + timedelta(seconds=min(1.0, rpoller.node.interval)),
                 )
@@ -190,6 +192,7 @@ class Collector:
                 "interval",
                 seconds=WEBHOOK_PERIOD,
                 id="webhooks",
+                name="webhook delivery",
                 next_run_time=now,
             )
             scheduler.start()

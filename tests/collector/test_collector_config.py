@@ -71,8 +71,12 @@ files = ["coll.json"]
 url = "https://hooks.example/teelog"
 secret_env = "HOOK_SECRET"
 nodes = ["near"]
+
+[collector]
+verify_processes = 2
 """,
     )
+    assert config.verify_processes == 2
     near = config.node("near")
     assert near.url == "https://cloud-api.near.ai"
     assert (near.interval, near.timeout, near.max_response_bytes) == (120.0, 0.25, 2 * 2**20)
