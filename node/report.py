@@ -54,14 +54,27 @@ def parse_nonce(value: str) -> bytes:
 
 
 class Attestor:
-    """Builds reports from the node's keys and its quote and GPU evidence providers."""
+    """Builds reports from the node's keys and its quote and GPU evidence providers.
+
+    The report is public and each one costs a TDX quote and a GPU measurement, so at most
+    ``concurrency`` are produced at a time and at most ``backlog`` requests wait (429 beyond).
+    """
 
     def __init__(
-        self, keys: SigningKeys, quotes: QuoteProvider, gpus: GpuEvidenceProvider
+        self,
+        keys: SigningKeys,
+        quotes: QuoteProvider,
+        gpus: GpuEvidenceProvider,
+        *,
+        concurrency: int = 4,
+        backlog: int = 64,
     ) -> None:
         self.keys = keys
         self.quotes = quotes
         self.gpus = gpus
+        self._slots = asyncio.Semaphore(concurrency)
+        self._backlog = backlog
+        self._pending = 0
 
     async def report(
         self, nonce: bytes, algo: SigningAlgo, signing_address: str | None = None
@@ -75,16 +88,25 @@ class Attestor:
                 param="signing_address", code="unknown_signing_address",
             )
         data = report_data(self.keys.address_bytes(algo), nonce)
-        try:
-            tdx, gpu_evidence, info = await asyncio.gather(
-                self.quotes.quote(data), self.gpus.evidence(nonce), self.quotes.info()
+        if self._pending >= self._backlog:
+            raise NodeError(
+                429, "too many attestation reports in progress; retry shortly",
+                "rate_limit_exceeded", code="attestation_busy",
             )
+        self._pending += 1
+        try:
+            async with self._slots:
+                tdx, gpu_evidence, info = await asyncio.gather(
+                    self.quotes.quote(data), self.gpus.evidence(nonce), self.quotes.info()
+                )
         except (QuoteError, GpuEvidenceError) as exc:
             log.error("attestation failed: %s", exc)
             raise NodeError(
                 503, f"attestation evidence unavailable: {exc}", "attestation_unavailable",
                 code="attestation_unavailable",
             ) from exc
+        finally:
+            self._pending -= 1
         body: dict[str, Any] = {
             "signing_address": signer.address,
             "signing_algo": algo,
