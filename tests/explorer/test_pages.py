@@ -238,3 +238,24 @@ def test_unknown_entry_type_page_shows_raw_text(fresh, fresh_client):
     html = fresh_client.get(f"/entries/{idx}").get_data(as_text=True)
     assert "teelog does not know this kind of entry" in html
     assert "&lt;b&gt;hi&lt;/b&gt;" in html
+
+
+def test_the_verify_command_on_the_entry_page_reproduces_the_logged_verdict(
+    client, built, tmp_path, monkeypatch, capsys
+):
+    import shlex
+
+    from teelog.cli import main
+
+    idx = built.attestation_indexes[0]
+    html = client.get(f"/entries/{idx}").get_data(as_text=True)
+    command = re.search(r'<pre class="note">(teelog verify .*?)</pre>', html).group(1)
+    entry = json.loads(built.log.entry(idx))
+    (tmp_path / "report.json").write_bytes(built.log.blobs.get(entry["blobs"]["report"]))
+    for n, digest in enumerate(entry["blobs"]["collateral"], 1):
+        (tmp_path / f"collateral-{n}.json").write_bytes(built.log.blobs.get(digest))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    main(shlex.split(command)[1:])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {"status": entry["status"], "attestations": entry["attestations"]}
