@@ -206,3 +206,25 @@ def test_verification_in_worker_processes_gives_the_same_verdicts(fake_node, dat
         ])
     assert verdicts[0] == verdicts[1]
     assert verdicts[0][0][0] == "failed"  # the stale nonce, as in the threads
+
+
+def test_a_hostile_report_with_thousands_of_attestations_still_makes_a_bounded_entry(
+    fake_node, data_dir
+):
+    items = [
+        {"signing_address": f"0x{i:040x}", "intel_quote": f"{i:08x}" * 16,
+         "model_name": "m" * 200}
+        for i in range(3000)
+    ]
+    body = json.dumps({**items[0], "all_attestations": items}).encode()
+    node = fake_node()
+    node.serve("/v1/attestation/report", body)
+    with Collector(collector_config(data_dir, [_node(node.url, receipts=False)])) as collector:
+        (outcome,) = collector.run_once().attestations
+        data = collector.log.entry(outcome.index)
+        entry = json.loads(data)
+        full = json.loads(collector.log.blobs.get(entry["blobs"]["verdict"]))
+    assert outcome.error is None
+    assert len(data) <= 65_535
+    assert entry["status"] == "failed"
+    assert 0 < len(entry["attestations"]) < len(full) == 3000
