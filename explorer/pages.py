@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request
 from werkzeug.wrappers import Response
 
 from . import views
@@ -134,7 +134,8 @@ def verify() -> Any:
         )
     upload = request.files.get("file")
     data = upload.read(ex.config.verify_max_bytes + 1) if upload and upload.filename else b""
-    if not data:
+    pasted = not data
+    if pasted:
         data = request.form.get("text", "").encode("utf-8")
     if len(data) > ex.config.verify_max_bytes:
         return render_template(
@@ -148,7 +149,8 @@ def verify() -> Any:
             "verify.html", result=None, text="", error="Paste or upload something to verify."
         ), 400
     outcome = views.verify_input(data, request.form.get("kind", "auto"), request.form.get("at"))
-    shown = data.decode("utf-8", "replace") if len(data) <= 200_000 else ""
+    # Echo pasted text back for editing; an uploaded file (possibly binary) is not echoed.
+    shown = data.decode("utf-8", "replace") if pasted and len(data) <= 200_000 else ""
     status = 200 if outcome.error is None else 422
     return render_template("verify.html", result=outcome, text=shown, error=outcome.error), status
 
@@ -165,12 +167,3 @@ def entry_raw(index: int) -> Response:
         mimetype="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="entry-{index}.json"'},
     )
-
-
-@bp.get("/go")
-def go() -> Response:
-    """Jump from the header's search box: an entry index or a node name goes straight there."""
-    q = request.args.get("q", "").strip()
-    if q.isdigit() and len(q) < 19:
-        return redirect(url_for("pages.entry", index=int(q)))
-    return redirect(url_for("pages.search", q=q))
