@@ -73,6 +73,10 @@ class Indexer:
         self._lock = threading.Lock()
         self._last_run = 0.0
         schema.metadata.create_all(self.engine)
+        # Tables made by an older version get the indexes added since (create_all skips them).
+        for table in schema.metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(self.engine, checkfirst=True)
 
     def cursor(self) -> int:
         """How many entries are indexed (the next index to read)."""

@@ -32,7 +32,8 @@ entries = Table(
     Column("status", String(16)),
     Column("summary", String(400), nullable=False, default=""),
     Column("problems", Text),  # newline-separated; NULL when the entry read cleanly
-    Index("explorer_entries_node", "node", "type", "idx"),
+    Index("explorer_entries_node", "node", "type", "idx"),  # a node's attestations, receipts
+    Index("explorer_entries_node_idx", "node", "idx"),  # a node's entries of any type
     Index("explorer_entries_type", "type", "idx"),
 )
 
