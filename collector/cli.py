@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument(
         "--check", action="store_true", help="only check the configuration and exit"
     )
+    mode.add_argument(
+        "--status", action="store_true",
+        help="print each node's health, last attestation and receipts cursor, then exit",
+    )
     collect.add_argument("-v", "--verbose", action="store_true")
     collect.set_defaults(func=collect_command)
 
@@ -82,6 +86,8 @@ def collect_command(args: argparse.Namespace) -> int:
     if args.check:
         print(f"{args.config}: {len(config.nodes)} nodes, {len(config.webhooks)} webhooks: OK")
         return 0
+    if args.status:
+        return print_status(config)
     from .scheduler import Collector
 
     try:
@@ -116,6 +122,48 @@ def collect_command(args: argparse.Namespace) -> int:
         collector.start()
         print(f"collecting from {len(config.nodes)} nodes into {config.data}; Ctrl-C stops")
         done.wait()
+    return 0
+
+
+def _when(moment: Any) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def print_status(config: Any) -> int:
+    """``teelog collect --status``: the state tables, one block per configured node."""
+    from sqlmodel import Session
+
+    from .models import CollectorNode, CollectorReceiptCursor, create_tables
+    from .scheduler import open_log
+
+    try:
+        log = open_log(config.data)
+    except (OSError, ValueError) as exc:
+        print(f"teelog collect: cannot open the log in {config.data}: {exc}", file=sys.stderr)
+        return 1
+    create_tables(log.engine)
+    with Session(log.engine) as session:
+        for node in config.nodes:
+            state = session.get(CollectorNode, node.name)
+            cursor = session.get(CollectorReceiptCursor, node.name)
+            print(f"{node.name}  {node.url}")
+            if state is None:
+                print("  never polled")
+                continue
+            print(f"  format {state.format or '-'}; polls {state.polls}; last success "
+                  f"{_when(state.last_success_at)}; consecutive failures "
+                  f"{state.consecutive_failures}; next attempt {_when(state.next_attempt_at)}")
+            if state.last_error_kind:
+                print(f"  last error ({state.last_error_kind}, {_when(state.last_error_at)}): "
+                      f"{state.last_error}")
+            if state.last_attestation_index is not None:
+                print(f"  last attestation: entry {state.last_attestation_index}, "
+                      f"{state.last_attestation_status}")
+            if cursor is not None and cursor.node_instance is not None:
+                print(f"  receipts: {cursor.receipts} logged, journal {cursor.node_instance} "
+                      f"up to seq {cursor.last_seq}, {cursor.missing} missing"
+                      + (f"; last error ({cursor.last_error_kind}): {cursor.last_error}"
+                         if cursor.consecutive_failures else ""))
     return 0
 
 

@@ -137,3 +137,26 @@ def test_collect_once_polls_and_reports(fake_node, data_dir, tmp_path, capsys):
     )
     assert main(["collect", "--config", str(config), "--once"]) == 0
     assert "near: entry 0 failed, 0 changes" in capsys.readouterr().out
+
+
+def test_collect_status_shows_health_and_test_webhooks_reports_answers(
+    fake_node, data_dir, tmp_path, receiver, capsys, monkeypatch
+):
+    node = fake_node()
+    node.serve("/v1/attestation/report", b"not json")
+    monkeypatch.setenv("HOOK_SECRET", "s")
+    config = write_config(
+        tmp_path / "c.toml", data_dir,
+        [{"name": "broken", "url": node.url, "format": "near-gateway", "interval": "5s"}],
+        extra=f'\n[[webhooks]]\nurl = "{receiver.url}"\nsecret_env = "HOOK_SECRET"\n',
+    )
+    assert main(["collect", "--config", str(config), "--once"]) == 1
+    assert "broken: garbage: GET /v1/attestation/report: not JSON" in capsys.readouterr().err
+    assert main(["collect", "--config", str(config), "--status"]) == 0
+    out = capsys.readouterr().out
+    assert "consecutive failures 1" in out and "last error (garbage" in out
+    assert main(["collect", "--config", str(config), "--test-webhooks"]) == 0
+    assert f"{receiver.url}: ok 200" in capsys.readouterr().out
+    assert json.loads(receiver.received[0][1])["type"] == "test"
+    receiver.status = 500
+    assert main(["collect", "--config", str(config), "--test-webhooks"]) == 1
