@@ -160,3 +160,14 @@ def test_collect_status_shows_health_and_test_webhooks_reports_answers(
     assert json.loads(receiver.received[0][1])["type"] == "test"
     receiver.status = 500
     assert main(["collect", "--config", str(config), "--test-webhooks"]) == 1
+
+
+def test_importing_the_same_capture_twice_is_idempotent(data_dir):
+    args = ["import", "--data", str(data_dir), str(NEAR_BUNDLE), "--node", "near-ai",
+            "--observed-at", MODEL_TIME, *_collateral_args()]
+    assert main(args) == 0
+    assert main(args) == 0  # identical entry bytes: the log answers with the existing index
+    log = Log.open(data_dir)
+    assert log.checkpoint().size == 1
+    with Session(log.engine) as session:
+        assert session.exec(select(CollectorChange)).all() == []
