@@ -259,3 +259,26 @@ def test_the_verify_command_on_the_entry_page_reproduces_the_logged_verdict(
     main(shlex.split(command)[1:])
     printed = json.loads(capsys.readouterr().out)
     assert printed == {"status": entry["status"], "attestations": entry["attestations"]}
+
+
+def test_node_timeline_highlights_changes_and_pages(fresh, fresh_client):
+    raw, _doc, result = verified_bundle()
+    changed = append_attestation(
+        fresh.log,
+        raw=raw,
+        result=result,
+        mutate=lambda e: e["attestations"][1]["measurements"].update(rtmr3="ee" * 48),
+    )
+    html = fresh_client.get(f"/nodes/{NODE}").get_data(as_text=True)
+    assert html.count('class="has-changes"') == 1
+    assert "model[openai/gpt-oss-120b].rtmr3" in html
+    assert f'title="{"ee" * 48}"' in html
+    assert html.count("<rect ") == 2  # one bar per attestation
+    first = fresh_client.get(f"/nodes/{NODE}?limit=1").get_data(as_text=True)
+    assert f'href="/entries/{changed}"' in first
+    nxt = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    second = fresh_client.get(nxt).get_data(as_text=True)
+    assert f'href="/entries/{fresh.attestation_indexes[0]}"' in second
+    assert 'rel="next"' not in second
+    home = fresh_client.get("/").get_data(as_text=True)
+    assert "model[openai/gpt-oss-120b].rtmr3" in home  # latest changes on the home page
