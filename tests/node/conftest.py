@@ -8,18 +8,15 @@ client would. The fakes of hardware interfaces live in ``fakes/`` (test-only).
 from __future__ import annotations
 
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent / "fakes"))
 
+from node_servers import TOKEN, serve
 from teelog.node.app import create_app
 from teelog.node.demo_upstream import create_demo_upstream
 from teelog.node.gpu import NoGpuEvidenceProvider
@@ -27,30 +24,6 @@ from teelog.node.journal import Journal
 from teelog.node.keys import SigningKeys
 from teelog.node.quote import NoQuoteProvider
 from teelog.node.settings import NodeSettings
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-TOKEN = "test-token-0123456789"
-
-
-@contextmanager
-def serve(app: object) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1:<ephemeral>; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                            access_log=False, lifespan="auto")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

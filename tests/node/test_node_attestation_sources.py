@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DATA
 from fake_configfs_tsm import FakeTsmKernel
 from fake_dstack_agent import FakeDstackAgent, simulator_v053, vllmproxy_sample
 from fake_nvml import FakeNvml
+from node_servers import DATA
 from teelog.attestation import (
     ReportFormatError,
     load_collateral,
