@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from teelog.attestation import verify_receipt
 from teelog.node.demo_upstream import DEMO_MODEL
 
 
@@ -185,3 +186,16 @@ def test_each_response_gets_one_receipt_in_the_feed_with_hashes_only(node, clien
         assert Account.recover_message(
             encode_defunct(text=item["text"]), signature=item["ecdsa"]["signature"]
         ) == item["ecdsa"]["signing_address"]
+
+
+@pytest.mark.parametrize("algo", ["ecdsa", "ed25519"])
+def test_signatures_pass_teelogs_own_receipt_verification(node, client, algo):
+    reply = client.completions.create(model=DEMO_MODEL, prompt="verify me with teelog")
+    request, response = client.recording.exchanges[-1]
+    signature = _signature(node, reply.id, algo)
+    verdict = verify_receipt(signature, request=request, response=bytes(response),
+                             expected_signers={_report_address(node, algo)})
+    assert verdict.status == "verified", verdict.to_json()
+    tampered = verify_receipt(signature, request=request, response=bytes(response) + b"\n",
+                              expected_signers={_report_address(node, algo)})
+    assert tampered.status == "failed"
