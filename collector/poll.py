@@ -24,13 +24,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from .appender import GroupAppender
 from .changes import FieldChange, compare_summaries, summary_of
-from .clients import NodeError, NodeGarbage, Report, ReportClient
+from .clients import NodeError, Report, ReportClient
 from .config import NodeConfig
-from .entries import attestation_entry, encode_attestation, parse_time, rfc3339
+from .entries import attestation_entry, encode_attestation
 from .models import (
     CollectorChange,
     CollectorChangeEvent,
@@ -391,34 +391,3 @@ class AttestationPoller:
             self._due = state.next_attempt_at
             session.add(state)
             session.commit()
-
-
-def previous_attestation(engine: Engine, node: str) -> tuple[int, dict[str, Any]] | None:
-    """The log index and comparable summary of the node's last recorded attestation."""
-    with Session(engine) as session:
-        state = session.get(CollectorNode, node)
-        if state is None or state.last_attestation is None or state.last_attestation_index is None:
-            return None
-        return state.last_attestation_index, json.loads(state.last_attestation)
-
-
-def node_states(engine: Engine) -> list[CollectorNode]:
-    """Every node's health row, by name (for the explorer and ``teelog collect --status``)."""
-    with Session(engine) as session:
-        return list(session.exec(select(CollectorNode).order_by(CollectorNode.name)))
-
-
-__all__ = [
-    "AttestationPoller",
-    "Clock",
-    "NodeGarbage",
-    "PollOutcome",
-    "Recorded",
-    "Recorder",
-    "Verification",
-    "Verify",
-    "backoff_delay",
-    "parse_time",
-    "rfc3339",
-    "system_clock",
-]
