@@ -12,10 +12,11 @@ from sqlalchemy.engine import make_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request):
+def database_url(request, monkeypatch):
     """``None`` for the default SQLite database in the data directory, or a PostgreSQL URL
     whose ``search_path`` is a fresh schema."""
     if request.param == "sqlite":
+        monkeypatch.delenv("TEELOG_DATABASE_URL", raising=False)  # really the default
         yield None
         return
     base = os.environ.get("TEELOG_TEST_POSTGRES_URL")
