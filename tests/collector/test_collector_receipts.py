@@ -3,9 +3,14 @@ inclusion proof to the current checkpoint; never twice, never skipped, across re
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
 from collections import Counter
 
+import httpx
+import pytest
 from collector_fakes import NEAR_MODEL_AT, PinnedClock, collector_config, entries_of
 from sqlmodel import Session, select
 from teelog.collector import Collector
@@ -166,3 +171,49 @@ def test_a_signer_vouched_for_by_a_verified_attestation_passes(teelog_node, data
     assert "not attested: ed25519" in signer["detail"]
     assert receipt["attestation_index"] == 0
     assert receipt["status"] == "verified"
+
+
+@pytest.mark.slow
+def test_scheduled_collector_and_node_restarted_under_traffic_log_each_receipt_once(
+    teelog_node, data_dir, tmp_path
+):
+    journal = tmp_path / "journal.sqlite"
+    node = teelog_node(journal)
+    stop = threading.Event()
+    current = {"node": node}
+
+    def traffic():
+        n = 0
+        while not stop.is_set():
+            with contextlib.suppress(httpx.HTTPError):  # the node restarts under us
+                current["node"].chat(f"message {n}")
+            n += 1
+            time.sleep(0.02)
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+
+    def run_collector(url: str, seconds: float) -> None:
+        config = collector_config(
+            data_dir, [{"name": "own", "url": url, "interval": "0.2s",
+                        "receipts_interval": "0.1s", "receipts_batch": 7}],
+        )
+        collector = Collector(config)
+        collector.start()
+        time.sleep(seconds)
+        collector.close()  # stops mid-stream: the node keeps serving
+
+    run_collector(node.url, 1.5)
+    node.stop()
+    node = teelog_node(journal)  # same journal, new keys, new port
+    current["node"] = node
+    run_collector(node.url, 1.5)
+    stop.set()
+    sender.join()
+    with Collector(_config(data_dir, node.url)) as collector:  # drain what is left
+        collector.run_once()
+        seqs = Counter(r["seq"] for r in _receipts(collector.log))
+    journaled = [r.seq for r in node.journal.page(0, 100_000)[0]]
+    assert len(journaled) > 20
+    assert sorted(seqs) == journaled  # none lost
+    assert set(seqs.values()) == {1}  # none twice
