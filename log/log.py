@@ -46,6 +46,7 @@ from .storage import LogStore, SignedHead, holder_identity, make_engine
 from .tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
+    TileCache,
     TileError,
     TileReader,
     check_entry,
@@ -94,7 +95,7 @@ class Log:
         self._mutex = threading.RLock()
         self._sequencer: Sequencer | None = None
         self._holding = 0  # nesting depth of sequencing() / the background loop
-        self._reader = TileReader(self._read_tile_file, 0, cache_tiles=256)
+        self._tiles_cache = TileCache(256)  # shared by the readers of all threads
         self._dedup = DuplicateIndex(self.tiles_dir)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -223,8 +224,8 @@ class Log:
         return (self.tiles_dir / path).read_bytes()
 
     def _reader_at_latest(self) -> TileReader:
-        self._reader.size = self.checkpoint().size
-        return self._reader
+        size = self.checkpoint().size
+        return TileReader(self._read_tile_file, size, cache=self._tiles_cache)
 
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index`` (from its entry bundle)."""

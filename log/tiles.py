@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import struct
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -198,30 +199,55 @@ class TileNodes:
         return out
 
 
+class TileCache:
+    """A thread-safe LRU of tile resources by path.
+
+    Safe because every resource a reader asks for is immutable: its path names a checkpointed
+    width (or a full tile), whose content never changes.
+    """
+
+    def __init__(self, max_items: int) -> None:
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._max = max_items
+        self._lock = threading.Lock()
+
+    def get(self, path: str, load: Callable[[str], bytes]) -> bytes:
+        with self._lock:
+            data = self._items.get(path)
+            if data is not None:
+                self._items.move_to_end(path)
+                return data
+        data = load(path)
+        if self._max > 0:
+            with self._lock:
+                self._items[path] = data
+                while len(self._items) > self._max:
+                    self._items.popitem(last=False)
+        return data
+
+
 class TileReader:
     """Computes roots, proofs and entries of a tree of ``size`` from tiles alone.
 
     ``fetch(path)`` returns a resource's bytes or raises ``FileNotFoundError`` / ``KeyError``
     (local files, HTTP).  Partial tiles fall back to the full tile when they have been deleted, as
-    tlog-tiles allows.  Full tiles are immutable and kept in a small LRU cache.
+    tlog-tiles allows.  Resources are kept in an LRU cache (``cache``, shareable between readers
+    and threads, or a private one of ``cache_tiles`` entries).
     """
 
-    def __init__(self, fetch: Callable[[str], bytes], size: int, cache_tiles: int = 64) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[str], bytes],
+        size: int,
+        cache_tiles: int = 64,
+        cache: TileCache | None = None,
+    ) -> None:
         self.fetch = fetch
         self.size = size
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
-        self._cache_max = cache_tiles
+        self._cache = cache if cache is not None else TileCache(cache_tiles)
 
     def _get(self, path: str) -> bytes:
-        data = self._cache.get(path)
-        if data is None:
-            data = self.fetch(path)
-            self._cache[path] = data
-            if len(self._cache) > self._cache_max:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(path)
-        return data
+        return self._cache.get(path, self.fetch)
 
     def _resource(
         self, path_for: Callable[[int], str], width: int, what: str

@@ -104,6 +104,33 @@ def test_proofs_from_the_stored_log_equal_a_naive_recomputation(batches, data):
             log.close()
 
 
+def test_proofs_from_many_threads_while_the_log_grows(logs):
+    log = logs.create()
+    log.append_many([b"seed %d" % i for i in range(300)])
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def prove() -> None:
+        try:
+            while not stop.is_set():
+                cp = log.checkpoint()
+                for index in (0, 137, cp.size - 1):
+                    proof = log.inclusion_proof(index, cp.size)
+                    verify_inclusion(index, cp.size, leaf_hash(log.entry(index)), proof, cp.root)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    readers = [threading.Thread(target=prove) for _ in range(4)]
+    for t in readers:
+        t.start()
+    for k in range(10):
+        log.append_many([b"more %d %d" % (k, i) for i in range(97)])
+    stop.set()
+    for t in readers:
+        t.join(10)
+    assert not errors, errors[0]
+
+
 def test_reopened_log_continues_and_serves_the_same_proofs(logs):
     log = logs.create()
     log.append_many([b"%d" % i for i in range(1000)])
