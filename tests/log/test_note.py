@@ -219,6 +219,7 @@ def test_cosigner_keys_do_not_verify_checkpoints_they_did_not_sign():
     [
         ("mirror.example.org", "mirror_real_tree", "skylight test mirror key"),
         ("witness.example.org", "witness_fake_root", "skylight test witness key"),
+        ("witness2.example.org", "witness2_fake_root_other_origin", "skylight test witness2 key"),
     ],
 )
 def test_cosignatures_regenerate_from_published_seeds(name, checkpoint, seed):
