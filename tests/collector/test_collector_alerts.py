@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from xml.etree import ElementTree as ET
 
 from collector_fakes import (
@@ -183,3 +184,21 @@ def test_scheduled_collector_delivers_webhooks_by_itself(
         while not receiver.received and time.monotonic() < deadline:
             time.sleep(0.05)
     assert len(receiver.received) == 1
+
+
+def test_an_undelivered_event_survives_a_collector_restart(
+    fake_node, data_dir, receiver, monkeypatch
+):
+    node, config = _setup(fake_node, data_dir, receiver, monkeypatch)
+    receiver.status = 503
+    with Collector(config, clock=PinnedClock(NEAR_MODEL_AT), webhook_backoff=0.01) as collector:
+        collector.run_once()
+        node.serve("/v1/attestation/report", vllm_proxy_report_from_near())
+        collector.run_once()
+    assert receiver.received == []
+    receiver.status = 200
+    later = PinnedClock(NEAR_MODEL_AT + timedelta(minutes=1))
+    with Collector(config, clock=later) as collector:  # a new collector process
+        assert collector.outbox.deliver_due() == 1
+    ((_, body),) = receiver.received
+    assert json.loads(body)["type"] == "measurement.changed"
