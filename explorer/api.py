@@ -162,10 +162,12 @@ def receipts() -> Response:
     index = ex.store.receipts_by_key(RECEIPT_KEYS[key], value)
     if index is None:
         abort(404, f"no receipt with {key} {value[:140]!r} in the log")
-    proof = views.proof_json(ex, index)
-    if proof is None:  # indexed but beyond the checkpoint: cannot happen for a sound log
+    t = views.tree(ex)
+    if index >= t.cp.size:  # indexed but beyond the checkpoint: cannot happen for a sound log
         abort(404, f"receipt {index} is not under the latest checkpoint")
-    entry_bytes = ex.log.entry(index)
+    proof = views.proof_json(ex, index, t)
+    assert proof is not None  # index < t.cp.size
+    entry_bytes = t.entry(index)
     return jsonify(
         {
             "index": index,

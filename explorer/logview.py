@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from teelog.log import TileReader
+
 
 @dataclass(frozen=True, slots=True)
 class CheckpointInfo:
@@ -66,9 +68,30 @@ def checkpoint_info(log: Any) -> CheckpointInfo:
     )
 
 
-def inclusion_proof_b64(log: Any, index: int, size: int) -> list[str]:
-    """RFC 9162 §2.1.3.1 inclusion proof of ``index`` in the tree of ``size``, base64 hashes."""
-    return [b64(h) for h in log.inclusion_proof(index, size)]
+class TreeView:
+    """Reads of one signed tree, at exactly its checkpoint's size, for one request.
+
+    Entries and inclusion proofs come from the published tiles (``log.tiles_dir``, C2SP
+    tlog-tiles) through a reader of this request's own, bound to the checkpoint's size: a proof
+    always matches the checkpoint shown beside it, even while the log grows, and concurrent
+    requests share no reader state.
+    """
+
+    def __init__(self, log: Any, cp: CheckpointInfo) -> None:
+        self.cp = cp
+        tiles = Path(log.tiles_dir)
+        self._reader = TileReader(lambda path: (tiles / path).read_bytes(), cp.size, cache_tiles=8)
+
+    def entry(self, index: int) -> bytes:
+        """The bytes of entry ``index`` (``index < size``)."""
+        return self._reader.entry(index)
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """RFC 9162 §2.1.3.1 inclusion proof of ``index`` in this tree."""
+        return self._reader.inclusion_proof(index, self.cp.size)
+
+    def inclusion_proof_b64(self, index: int) -> list[str]:
+        return [b64(h) for h in self.inclusion_proof(index)]
 
 
 def consistency_proof_b64(log: Any, size1: int, size2: int) -> list[str]:

@@ -158,10 +158,10 @@ def verify() -> Any:
 @bp.get("/entries/<int:index>/raw")
 def entry_raw(index: int) -> Response:
     """The entry's exact bytes (canonical JSON), for ``teelog verify`` and other tools."""
-    ex = views.ex()
-    if index >= views.checkpoint(ex).size:
+    t = views.tree(views.ex())
+    if index >= t.cp.size:
         abort(404, f"entry {index} is not in the log")
-    body = ex.log.entry(index)
+    body = t.entry(index)
     return Response(
         body,
         mimetype="application/octet-stream",

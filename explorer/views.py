@@ -18,10 +18,10 @@ from .app import Explorer, explorer
 from .entry_view import EntryView, attestations_of, parse_entry, receipt_attestation_index
 from .logview import (
     CheckpointInfo,
+    TreeView,
     b64,
     checkpoint_info,
     consistency_proof_b64,
-    inclusion_proof_b64,
 )
 
 ENTRY_KINDS = ("attestation", "receipt", "unknown", "malformed")
@@ -38,6 +38,11 @@ def ex() -> Explorer:
 
 def checkpoint(ex: Explorer) -> CheckpointInfo:
     return checkpoint_info(ex.log)
+
+
+def tree(ex: Explorer) -> TreeView:
+    """The latest signed tree, for reads that must agree with its checkpoint."""
+    return TreeView(ex.log, checkpoint(ex))
 
 
 def template_kind(kind: str) -> str:
@@ -90,13 +95,13 @@ def verdict_of(ex: Explorer, doc: dict[str, Any]) -> dict[str, Any]:
     return {"status": doc.get("status"), "attestations": attestations}
 
 
-def verify_data(ex: Explorer, view: EntryView, cp: CheckpointInfo) -> dict[str, Any]:
+def verify_data(ex: Explorer, view: EntryView, t: TreeView) -> dict[str, Any]:
     """The JSON island the browser checks (docs/explorer-browser.md, fixed keys)."""
     data: dict[str, Any] = {
         "index": view.index,
         "entry_b64": base64.b64encode(view.raw).decode("ascii"),
-        "inclusion_proof": inclusion_proof_b64(ex.log, view.index, cp.size),
-        "checkpoint": cp.note,
+        "inclusion_proof": t.inclusion_proof_b64(view.index),
+        "checkpoint": t.cp.note,
         "vkey": ex.log.vkey,
     }
     if view.kind == "receipt" and view.doc is not None:
@@ -113,16 +118,17 @@ def verify_data(ex: Explorer, view: EntryView, cp: CheckpointInfo) -> dict[str, 
 
 def entry_view(ex: Explorer, index: int, *, with_evidence: bool = False) -> dict[str, Any] | None:
     """Everything the entry page shows, or None when ``index`` is beyond the log."""
-    cp = checkpoint(ex)
+    t = tree(ex)
+    cp = t.cp
     if index < 0 or index >= cp.size:
         return None
-    view = parse_entry(index, ex.log.entry(index))
+    view = parse_entry(index, t.entry(index))
     doc = view.doc or {}
     out: dict[str, Any] = {
         "view": view,
         "doc": doc,
         "checkpoint": cp,
-        "verify_data": verify_data(ex, view, cp),
+        "verify_data": verify_data(ex, view, t),
         "changes": ex.store.changes_at([index]).get(index, []),
         "blobs": [],
     }
@@ -212,12 +218,14 @@ def entry_json(ex: Explorer, index: int) -> dict[str, Any] | None:
     return out
 
 
-def proof_json(ex: Explorer, index: int) -> dict[str, Any] | None:
-    """Inclusion proof of ``index`` to the latest checkpoint, in every encoding clients use."""
-    cp = checkpoint(ex)
+def proof_json(ex: Explorer, index: int, t: TreeView | None = None) -> dict[str, Any] | None:
+    """Inclusion proof of ``index`` to the latest checkpoint (or ``t``'s), in every encoding
+    clients use; None when ``index`` is beyond that tree."""
+    t = t or tree(ex)
+    cp = t.cp
     if index < 0 or index >= cp.size:
         return None
-    proof = ex.log.inclusion_proof(index, cp.size)
+    proof = t.inclusion_proof(index)
     return {
         "index": index,
         "tree_size": cp.size,

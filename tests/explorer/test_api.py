@@ -234,3 +234,39 @@ def test_missing_report_blob_is_said_and_not_cached(fresh, fresh_client):
         path.write_bytes(kept)
     html = fresh_client.get(f"/entries/{idx}").get_data(as_text=True)
     assert "report.mr_td" in html
+
+
+def test_proofs_always_match_their_checkpoint_while_the_log_grows(fresh, fresh_client):
+    import threading
+
+    from explorer_fixtures import make_receipt
+    from teelog.collector.entries import encode_receipt
+    from teelog.explorer.app import create_app
+
+    stop = threading.Event()
+    vkey = parse_vkey(fresh.log.vkey)
+
+    def grow() -> None:
+        seq = 1000
+        while not stop.is_set() and seq < 1060:
+            fresh.log.append(encode_receipt(make_receipt(seq)))
+            seq += 1
+
+    writer = threading.Thread(target=grow)
+    writer.start()
+    app = create_app(fresh.data_dir, log=fresh.log, config={"index_interval": 0})
+    failures, checked = [], 0
+    try:
+        while writer.is_alive():
+            for idx in (0, fresh.receipt_indexes[0]):
+                body = app.test_client().get(f"/api/v1/entries/{idx}/proof").get_json()
+                try:
+                    verify_tlog_proof(body["tlog_proof"], fresh.log.entry(idx), vkey)
+                except Exception as exc:  # collected: every proof must verify
+                    failures.append(f"{idx}@{body['tree_size']}: {exc}")
+                checked += 1
+    finally:
+        stop.set()
+        writer.join()
+    assert failures == []
+    assert checked > 4
