@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from .appender import GroupAppender
 from .changes import FieldChange, compare_summaries, summary_of
@@ -206,7 +206,23 @@ class Recorder:
     ) -> tuple[tuple[FieldChange, ...], int | None]:
         """Compare with the previous attestation, store changes, vouch for signers and (for a
         poll) record the node's success, in the transaction of the append's batch."""
-        moment = utc(observed_at)
+        with session.no_autoflush:  # one flush at the end, not one per lookup
+            return self._update_state_unflushed(
+                session, node, url, format, index, summary, utc(observed_at), polled=polled
+            )
+
+    def _update_state_unflushed(
+        self,
+        session: Session,
+        node: str,
+        url: str | None,
+        format: str | None,
+        index: int,
+        summary: dict[str, Any],
+        moment: datetime,
+        *,
+        polled: bool,
+    ) -> tuple[tuple[FieldChange, ...], int | None]:
         state = session.get(CollectorNode, node) or CollectorNode(name=node, url=url or "")
         if polled:
             state.last_attempt_at = state.last_success_at = moment
@@ -253,30 +269,44 @@ class Recorder:
         # Every attestation that names a signer is recorded with its status, so that
         # receipt.signer can tell "vouched for by a genuine TEE" from "named only by a
         # report that could not be verified" (a dev node) and from "named by nothing".
-        for item in summary["attestations"]:
-            address = item.get("signing_address")
-            if isinstance(address, str):
-                self._vouch(session, node, address, item, index, moment)
+        named = [
+            (item["signing_address"].lower(), item)
+            for item in summary["attestations"]
+            if isinstance(item.get("signing_address"), str)
+        ]
+        if named:
+            keys = sorted({key for key, _ in named})
+            signers = {
+                s.signing_address: s
+                for s in session.exec(
+                    select(CollectorSigner).where(
+                        CollectorSigner.node == node, CollectorSigner.signing_address.in_(keys)
+                    )
+                )
+            }
+            for key, item in named:
+                self._vouch(session, signers, node, key, item, index, moment)
         session.add(state)
+        session.flush()
         return changes, event_id
 
     @staticmethod
     def _vouch(
         session: Session,
+        signers: dict[str, CollectorSigner],
         node: str,
-        address: str,
+        key: str,
         item: dict[str, Any],
         index: int,
         moment: datetime,
     ) -> None:
-        """Record that attestation ``index`` named ``address``, and vouched for it if its
-        status is ``verified`` or ``warning``. Older indexes never replace newer ones (an
-        import of an archived report)."""
-        key = address.lower()
+        """Record that attestation ``index`` named address ``key`` (lowercase), and vouched
+        for it if its status is ``verified`` or ``warning``. Older indexes never replace newer
+        ones (an import of an archived report)."""
         status = item["status"]
-        signer = session.get(CollectorSigner, (node, key))
+        signer = signers.get(key)
         if signer is None:
-            signer = CollectorSigner(
+            signer = signers[key] = CollectorSigner(
                 node=node, signing_address=key, named_index=index, named_status=status,
                 named_at=moment,
             )
