@@ -17,9 +17,9 @@ from collector_fakes import (
     near_bundle_bytes,
     vllm_proxy_report_from_near,
 )
-from sqlmodel import Session
+from sqlmodel import Session, select
 from teelog.collector import Collector
-from teelog.collector.models import CollectorNode
+from teelog.collector.models import CollectorNode, CollectorSigner
 
 PROVIDERS = [
     ("near-gateway", near_bundle_bytes(), {"gateway", "model"}),
@@ -228,3 +228,19 @@ def test_a_hostile_report_with_thousands_of_attestations_still_makes_a_bounded_e
     assert len(data) <= 65_535
     assert entry["status"] == "failed"
     assert 0 < len(entry["attestations"]) < len(full) == 3000
+
+
+def test_two_attestations_naming_one_signer_are_recorded_once(fake_node, data_dir):
+    items = [{"signing_address": "0x" + "AB" * 20, "intel_quote": q * 64} for q in ("00", "11")]
+    node = fake_node()
+    node.serve(
+        "/v1/attestation/report", json.dumps({**items[0], "all_attestations": items}).encode()
+    )
+    with Collector(collector_config(data_dir, [_node(node.url, receipts=False)])) as collector:
+        for _ in range(2):
+            (outcome,) = collector.run_once().attestations
+            assert outcome.error is None
+        with Session(collector.log.engine) as session:
+            (signer,) = session.exec(select(CollectorSigner)).all()
+    assert signer.signing_address == "0x" + "ab" * 20
+    assert (signer.named_index, signer.named_status, signer.log_index) == (1, "failed", None)
