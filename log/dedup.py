@@ -15,7 +15,7 @@ inserts at 1M rows in SQLite), far over the sequencing budget, so the index is n
 from __future__ import annotations
 
 import struct
-from collections import OrderedDict
+from itertools import islice
 from pathlib import Path
 
 from .tiles import TILE_WIDTH, TileReader
@@ -34,7 +34,7 @@ class DuplicateIndex:
         self.tiles_dir = tiles_dir
         self.size = 0
         self._prefixes: set[int] = set()
-        self._recent: OrderedDict[bytes, int] = OrderedDict()
+        self._recent: dict[bytes, int] = {}  # insertion-ordered: oldest first
 
     def _reader(self, size: int) -> TileReader:
         return TileReader(lambda p: (self.tiles_dir / p).read_bytes(), size, cache_tiles=4)
@@ -60,8 +60,13 @@ class DuplicateIndex:
 
     def _remember(self, h: bytes, idx: int) -> None:
         self._recent[h] = idx
-        if len(self._recent) > RECENT:
-            self._recent.popitem(last=False)
+        self._trim()
+
+    def _trim(self) -> None:
+        excess = len(self._recent) - RECENT
+        if excess > 0:
+            for h in list(islice(self._recent, excess)):
+                del self._recent[h]
 
     def add(self, hashes: list[bytes], first_index: int) -> None:
         """Record newly integrated leaf hashes (indexes ``first_index, first_index + 1, ...``)."""
@@ -70,9 +75,15 @@ class DuplicateIndex:
         self._prefixes.update(x for (x,) in struct.iter_unpack(">q24x", b"".join(hashes)))
         indexes = range(first_index, first_index + len(hashes))
         self._recent.update(zip(hashes, indexes, strict=True))
-        while len(self._recent) > RECENT:
-            self._recent.popitem(last=False)
+        self._trim()
         self.size += len(hashes)
+
+    def find_many(self, hashes: list[bytes]) -> list[int | None]:
+        """:meth:`find` for a batch; the common case (nothing known) is one set operation."""
+        batch = [x for (x,) in struct.iter_unpack(">q24x", b"".join(hashes))]
+        if self._prefixes.isdisjoint(batch):
+            return [None] * len(hashes)
+        return [self.find(h) for h in hashes]
 
     def find(self, h: bytes) -> int | None:
         """The index of the entry with leaf hash ``h``, or ``None``."""

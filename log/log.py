@@ -44,6 +44,7 @@ from .sequencer import (
 )
 from .storage import LogStore, SignedHead, holder_identity, make_engine
 from .tiles import (
+    MAX_ENTRY_SIZE,
     TILE_HEIGHT,
     TILE_WIDTH,
     TileCache,
@@ -359,7 +360,7 @@ class Log:
     def append_many(self, entries: Sequence[bytes]) -> list[int]:
         """Append entries in order (duplicates get their existing index); return the indexes
         once they are durable and covered by a signed checkpoint."""
-        entries = [_check(e) for e in entries]
+        entries = _checked(entries)
         if not entries:
             return []
         with self._mutex:
@@ -385,7 +386,7 @@ class Log:
         return self.submit_many([entry])[0]
 
     def submit_many(self, entries: Sequence[bytes]) -> list[int]:
-        entries = [_check(e) for e in entries]
+        entries = _checked(entries)
         return self.store.submit([(leaf_hash(e), e) for e in entries])
 
     def wait(self, pending_id: int, timeout: float = 60.0) -> int:
@@ -438,12 +439,19 @@ class Log:
         return None if self._sequencer is None else self._sequencer.last
 
 
-def _check(entry: bytes) -> bytes:
-    if not isinstance(entry, bytes | bytearray | memoryview):
-        raise TypeError(f"log entries are bytes, not {type(entry).__name__}")
-    entry = bytes(entry)
-    check_entry(entry)
-    return entry
+def _checked(entries: Sequence[bytes]) -> list[bytes]:
+    """The entries as ``bytes``; raise before anything is queued if one is not bytes-like or
+    does not fit an entry bundle."""
+    out = []
+    for e in entries:
+        if type(e) is not bytes:
+            if not isinstance(e, bytes | bytearray | memoryview):
+                raise TypeError(f"log entries are bytes, not {type(e).__name__}")
+            e = bytes(e)
+        if len(e) > MAX_ENTRY_SIZE:
+            check_entry(e)
+        out.append(e)
+    return out
 
 
 __all__ = ["Log", "LogConfig", "LogError", "LogStateError", "TileError"]
