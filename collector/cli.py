@@ -175,7 +175,7 @@ def import_command(args: argparse.Namespace) -> int:
     from teelog.attestation.errors import CollateralError
 
     from .entries import parse_time
-    from .importer import ImportError_, import_reports
+    from .importer import ReportFileError, import_reports
     from .models import create_tables
     from .poll import Recorder, system_clock
     from .scheduler import open_log
@@ -221,7 +221,7 @@ def import_command(args: argparse.Namespace) -> int:
             recorder, args.files, observed_at=observed, at=at, node=args.node,
             url=args.url, nonce=args.nonce,
         )
-    except ImportError_ as exc:
+    except ReportFileError as exc:
         return fail(str(exc))
     if hooks:
         outbox.deliver_due()

@@ -19,7 +19,7 @@ from .clients import detect_format
 from .poll import Recorded, Recorder
 
 
-class ImportError_(ValueError):
+class ReportFileError(ValueError):
     """A file that cannot be imported (unreadable, not JSON, not an attestation report)."""
 
 
@@ -38,14 +38,14 @@ def read_report(path: Path) -> tuple[bytes, object, str]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ImportError_(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise ReportFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
         doc = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise ImportError_(f"{path}: not JSON: {exc}") from exc
+        raise ReportFileError(f"{path}: not JSON: {exc}") from exc
     fmt = detect_format(doc)
     if fmt is None:
-        raise ImportError_(
+        raise ReportFileError(
             f"{path}: not an attestation report (expected a vllm-proxy, near-gateway or "
             "redpill-chutes /v1/attestation/report answer)"
         )
