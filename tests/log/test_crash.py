@@ -45,7 +45,7 @@ def _acknowledged(out: str) -> list[dict]:
 
 @pytest.mark.slow
 def test_sigkilled_appenders_lose_nothing_acknowledged_and_never_fork(tmp_path, database_url):
-    rounds = 14 if database_url is None else 5
+    rounds = 14 if database_url is None else 8
     rng = random.Random(20261122)
     data = tmp_path / "data"
     Log.create(data, "teelog.test/crash", database_url=database_url).close()
