@@ -81,6 +81,7 @@ class Collector:
         webhook_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = config
+        self._owns_log = log is None
         self.log = log if log is not None else open_log(config.data)
         create_tables(self.log.engine)
         self.clock: Clock = clock or system_clock
@@ -206,13 +207,15 @@ class Collector:
             scheduler.shutdown(wait=wait)
 
     def close(self) -> None:
-        """Stop and release the HTTP clients."""
+        """Stop; release the HTTP clients, verification workers and (if opened here) the log."""
         self.stop()
         for http in self._http.values():
             http.close()
         for close in self._closers:
             close()
         self._closers.clear()
+        if self._owns_log and hasattr(self.log, "close"):
+            self.log.close()  # the database connections; a log passed in stays open
 
     def __enter__(self) -> Collector:
         return self
