@@ -1,4 +1,5 @@
-"""HTTP clients for the nodes the collector polls: one per report format, plus the receipts feed.
+"""HTTP clients for the nodes the collector polls: each report format's request and shape, and
+the receipts feed.
 
 Nodes are untrusted. Every request has a deadline (connect, each read, and the whole exchange),
 bodies are streamed and abandoned at the configured size limit, redirects are not followed, and
