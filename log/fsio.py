@@ -40,6 +40,25 @@ def write_durable(
     return dirs
 
 
+def write_synced(path: Path, data: bytes, mode: int = 0o644) -> set[Path]:
+    """Write ``path`` in place (truncating any previous file) and fsync it; no rename.
+
+    For tiles and bundles only: their paths are referenced by no checkpoint until the batch
+    that writes them commits, after this fsync, so a torn file can only ever exist at a path
+    nobody may read yet (and the next batch rewrites it).  Returns the directories to fsync.
+    """
+    dirs = {path.parent, *make_dirs_durable(path.parent)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return dirs
+
+
 def fsync_dirs(dirs: Iterable[Path]) -> None:
     """fsync each directory so that renames and new entries in it are durable."""
     for d in dirs:
