@@ -36,7 +36,7 @@ from .gpu import GpuEvidenceProvider
 from .journal import Journal
 from .keys import SigningKeys
 from .notary import Notary
-from .proxy import Proxy
+from .proxy import Proxy, upstream_base
 from .quote import QuoteProvider
 from .receipt import SIGNING_ALGOS, SigningAlgo
 from .report import Attestor, parse_nonce
@@ -125,7 +125,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        clients = UpstreamClients(settings)
+        clients = UpstreamClients(settings, upstream_base(settings.upstream))
         state["proxy"] = Proxy(settings, notary, clients)
         log.info(
             "node up: upstream %s, quote provider %s, GPU evidence %s, ecdsa %s, ed25519 %s",

@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
+import httpcore
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -33,7 +33,7 @@ from .errors import NodeError
 from .notary import Notary
 from .settings import NodeSettings
 from .sse import SseTap
-from .upstream import UpstreamClients
+from .upstream import UPSTREAM_ERRORS, UpstreamClients
 
 log = logging.getLogger("teelog.node.proxy")
 
@@ -58,56 +58,62 @@ class Proxy:
         self.settings = settings
         self.notary = notary
         self.clients = clients
-        self.base = upstream_base(settings.upstream)
-        headers = {"accept-encoding": "identity"}
+        headers = [(b"accept-encoding", b"identity")]
         if settings.upstream_token:
-            headers["authorization"] = f"Bearer {settings.upstream_token}"
+            headers.append((b"authorization", f"Bearer {settings.upstream_token}".encode()))
         self._headers = headers
 
     async def models(self, request: Request) -> Response:
         """``GET /v1/models``: the upstream's answer, unsigned (vllm-proxy does not sign it)."""
         try:
-            resp = await self.clients.next().get(f"{self.base}/v1/models", headers=self._headers)
-        except httpx.HTTPError as exc:
+            resp = await self.clients.send(b"GET", "/v1/models", self._headers)
+            try:
+                content = await resp.aread()
+            finally:
+                await resp.aclose()
+        except UPSTREAM_ERRORS as exc:
             return _upstream_failure(exc).response()
-        if resp.status_code >= 500:
-            return _upstream_status_error(resp.status_code, resp.content).response()
-        return _passthrough(resp, resp.content)
+        if resp.status >= 500:
+            return _upstream_status_error(resp.status, content).response()
+        return _passthrough(resp, content)
 
     async def completion(self, request: Request, path: str) -> Response:
         """``POST /v1/chat/completions`` and ``/v1/completions``, streaming or not."""
         body = await self._read_body(request)
         request_sha256 = hashlib.sha256(body).hexdigest()
-        headers = dict(self._headers)
-        headers["content-type"] = request.headers.get("content-type", "application/json")
+        headers = [
+            *self._headers,
+            (b"content-type", request.headers.get("content-type", "application/json").encode()),
+        ]
         if "accept" in request.headers:
-            headers["accept"] = request.headers["accept"]
+            headers.append((b"accept", request.headers["accept"].encode()))
         try:
             resp = await self._send(path, body, headers)
-        except httpx.HTTPError as exc:
+        except UPSTREAM_ERRORS as exc:
             return _upstream_failure(exc).response()
-        if resp.headers.get("content-type", "").startswith("text/event-stream") and (
-            resp.status_code == 200
+        forwarded = _forwarded_headers(resp)
+        if resp.status == 200 and forwarded.get("content-type", "").startswith(
+            "text/event-stream"
         ):
             return StreamingResponse(
-                self._relay_stream(resp, request_sha256),
-                status_code=200,
-                headers=_forwarded_headers(resp),
+                self._relay_stream(resp, request_sha256), status_code=200, headers=forwarded
             )
         try:
             content = await resp.aread()
-        except httpx.HTTPError as exc:
+        except UPSTREAM_ERRORS as exc:
             return _upstream_failure(exc).response()
         finally:
             await resp.aclose()
-        if resp.status_code != 200:
-            if resp.status_code >= 500:
-                return _upstream_status_error(resp.status_code, content).response()
+        if resp.status != 200:
+            if resp.status >= 500:
+                return _upstream_status_error(resp.status, content).response()
             # 4xx: the upstream's own verdict on the request (unknown model, bad parameters).
             return _passthrough(resp, content)
         return self._signed_json(resp, content, request_sha256)
 
-    async def _send(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async def _send(
+        self, path: str, body: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> httpcore.Response:
         """Send the request; retry once if the upstream dropped the connection before answering.
 
         A keep-alive connection the upstream closes just as the node reuses it fails with
@@ -115,19 +121,17 @@ class Proxy:
         so sending it again on another connection is safe and invisible to the client.
         """
         for attempt in (1, 2):
-            client = self.clients.next()
-            request = client.build_request(
-                "POST", f"{self.base}{path}", content=body, headers=headers
-            )
             try:
-                return await client.send(request, stream=True)
-            except httpx.RemoteProtocolError as exc:
+                return await self.clients.send(b"POST", path, headers, body)
+            except httpcore.RemoteProtocolError as exc:
                 if attempt == 2:
                     raise
                 log.info("upstream dropped a connection before answering (%s); retrying", exc)
         raise AssertionError("unreachable")
 
-    def _signed_json(self, resp: httpx.Response, content: bytes, request_sha256: str) -> Response:
+    def _signed_json(
+        self, resp: httpcore.Response, content: bytes, request_sha256: str
+    ) -> Response:
         try:
             data = json.loads(content)
         except ValueError:
@@ -151,19 +155,19 @@ class Proxy:
         return _passthrough(resp, content)
 
     async def _relay_stream(
-        self, resp: httpx.Response, request_sha256: str
+        self, resp: httpcore.Response, request_sha256: str
     ) -> AsyncIterator[bytes]:
         tap = SseTap()
         held: list[bytes] = []
         failure: NodeError | None = None
         try:
-            async for chunk in coalesce(resp.aiter_raw()):
+            async for chunk in coalesce(resp.aiter_stream()):
                 tap.feed(chunk)
                 if tap.done:
                     held.append(chunk)  # released once the receipt is committed
                 else:
                     yield chunk
-        except httpx.HTTPError as exc:
+        except UPSTREAM_ERRORS as exc:
             failure = _upstream_failure(exc, during_stream=True)
         finally:
             await resp.aclose()
@@ -216,22 +220,27 @@ def _too_large(limit: int) -> NodeError:
     )
 
 
-def _forwarded_headers(resp: httpx.Response) -> dict[str, str]:
-    return {k: resp.headers[k] for k in _FORWARDED_RESPONSE_HEADERS if k in resp.headers}
+def _forwarded_headers(resp: httpcore.Response) -> dict[str, str]:
+    out = {}
+    for name, value in resp.headers:
+        key = name.decode("latin-1").lower()
+        if key in _FORWARDED_RESPONSE_HEADERS:
+            out[key] = value.decode("latin-1")
+    return out
 
 
-def _passthrough(resp: httpx.Response, content: bytes) -> Response:
-    return Response(content, status_code=resp.status_code, headers=_forwarded_headers(resp))
+def _passthrough(resp: httpcore.Response, content: bytes) -> Response:
+    return Response(content, status_code=resp.status, headers=_forwarded_headers(resp))
 
 
-def _upstream_failure(exc: httpx.HTTPError, *, during_stream: bool = False) -> NodeError:
+def _upstream_failure(exc: Exception, *, during_stream: bool = False) -> NodeError:
     where = "while streaming the response" if during_stream else ""
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpcore.TimeoutException):
         return NodeError(
             504, f"the upstream timed out {where}".rstrip() + f" ({type(exc).__name__})",
             "upstream_error", code="upstream_timeout",
         )
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, httpcore.ConnectError):
         return NodeError(
             502, f"the upstream is unreachable: {exc}", "upstream_error",
             code="upstream_unreachable",
