@@ -45,7 +45,7 @@ class UpstreamClients:
             raise ValueError("shards must be at least 1")
         parts = urlsplit(base)
         self.base = base
-        self._host = parts.netloc.encode("ascii")
+        self._host = parts.netloc.rpartition("@")[2].encode("ascii")  # no userinfo in Host
         per_shard = max(1, settings.max_upstream_connections // shards)
         ssl_context = httpx.create_ssl_context()  # built once: loading CA certificates is slow
         self._pools = [
