@@ -35,7 +35,9 @@ def chromium_path() -> str | None:
     return shutil.which(candidate) if os.sep not in candidate else None
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the main
+# thread while it is alive, and tests elsewhere in the suite call asyncio.run().
+@pytest.fixture(scope="module")
 def browser():
     path = chromium_path()
     if path is None:
