@@ -7,8 +7,10 @@ arrives, and the response hash covers all SSE bytes, ``data: [DONE]`` included.
 
 Receipt rules:
 - A non-streaming reply is signed and journaled before any byte of it is sent.
-- Stream chunks are passed on as they arrive; chunks that arrived together are written
-  together (:mod:`.coalesce`), never waiting for more.
+- Stream chunks are passed on one by one as they arrive, never waiting for more. (Merging
+  chunks that arrived together needs a second task reading the upstream; when the client
+  went away, that task kept the upstream connection open until the upstream finished, so the
+  GPU went on generating for nobody. The node closes the upstream at once instead.)
 - A stream is signed when its ``data: [DONE]`` line has arrived and the upstream has closed the
   body cleanly; the chunk holding ``[DONE]`` (and anything after it) is sent only after the
   receipt is committed, so a client that has seen ``[DONE]`` can fetch the signature at once.
@@ -24,11 +26,11 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 import httpcore
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from .coalesce import coalesce
 from .errors import NodeError
 from .notary import Notary
 from .settings import NodeSettings
@@ -160,8 +162,9 @@ class Proxy:
         tap = SseTap()
         held: list[bytes] = []
         failure: NodeError | None = None
+        pieces = resp.aiter_stream()
         try:
-            async for chunk in coalesce(resp.aiter_stream()):
+            async for chunk in pieces:
                 tap.feed(chunk)
                 if tap.done:
                     held.append(chunk)  # released once the receipt is committed
@@ -170,7 +173,12 @@ class Proxy:
         except UPSTREAM_ERRORS as exc:
             failure = _upstream_failure(exc, during_stream=True)
         finally:
-            await resp.aclose()
+            # When the client goes away Starlette cancels this generator, and anyio
+            # cancellation is level-triggered: unshielded, the awaits below would be cancelled
+            # too and the upstream would go on generating for nobody.
+            with anyio.CancelScope(shield=True):
+                await pieces.aclose()
+                await resp.aclose()
         if failure is None and not tap.done:
             failure = NodeError(
                 502, "the upstream closed the stream before data: [DONE]; "
