@@ -40,6 +40,7 @@ from .sequencer import (
     LogStateError,
     Sequencer,
     publish_checkpoint,
+    read_published_checkpoint,
     reconcile_published_checkpoint,
 )
 from .storage import LogStore, SignedHead, holder_identity, make_engine
@@ -165,6 +166,8 @@ class Log:
     def check(self) -> SignedHead:
         """Verify the CAS record, the published checkpoint and the tiles agree; repair a missing
         publication; raise :class:`LogStateError` otherwise."""
+        # The file first, then the record: see reconcile_published_checkpoint.
+        published_text = read_published_checkpoint(self.tiles_dir)
         head = self.store.read_cas()
         if head is None:
             raise LogStateError("the database has no signed checkpoint record for this log")
@@ -177,7 +180,9 @@ class Log:
         try:
             if repair:
                 head = self.store.read_cas()
-            reconcile_published_checkpoint(self.tiles_dir, head, self.signer, repair=repair)
+            reconcile_published_checkpoint(
+                self.tiles_dir, head, self.signer, repair=repair, published_text=published_text
+            )
         finally:
             if repair and not self._holding:
                 self._release()

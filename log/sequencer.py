@@ -70,6 +70,24 @@ class BatchStats:
     total_s: float = 0.0
 
 
+def _read_partial(tiles_dir: Path, partial: str, full: str) -> bytes:
+    """The bytes of a partial tile or bundle, or of the full one that superseded it.
+
+    A sequencer deletes a partial once the full tile exists (C2SP tlog-tiles lets a log do so;
+    clients then read the full tile and use its prefix). A process loading the right edge of
+    a size that another sequencer has since grown past therefore finds the full file instead;
+    the caller checks the prefix against the signed root, so nothing is taken on trust.
+    """
+    try:
+        return (tiles_dir / partial).read_bytes()
+    except FileNotFoundError:
+        pass
+    try:
+        return (tiles_dir / full).read_bytes()
+    except FileNotFoundError:
+        raise LogStateError(f"{partial} is missing (and so is {full})") from None
+
+
 def read_right_edge(tiles_dir: Path, size: int) -> tuple[TileBuilder, BundleBuilder]:
     """Load the partial tiles and partial bundle of a tree of ``size`` from disk."""
     partials: dict[int, list[bytes]] = {}
@@ -79,10 +97,9 @@ def read_right_edge(tiles_dir: Path, size: int) -> tuple[TileBuilder, BundleBuil
         n = (size >> (TILE_HEIGHT * level)) >> TILE_HEIGHT
         if w:
             path = tile_path(level, n, w)
-            try:
-                data = (tiles_dir / path).read_bytes()
-            except FileNotFoundError:
-                raise LogStateError(f"{path} is missing for tree size {size}") from None
+            data = _read_partial(tiles_dir, path, tile_path(level, n))
+            if len(data) == 32 * TILE_WIDTH:  # the full tile that superseded the partial
+                data = data[: 32 * w]
             if len(data) != 32 * w:
                 raise LogStateError(f"{path} has {len(data)} bytes, not {32 * w}")
             partials[level] = split_hashes(data)
@@ -92,11 +109,13 @@ def read_right_edge(tiles_dir: Path, size: int) -> tuple[TileBuilder, BundleBuil
     if w:
         path = bundle_path(size >> TILE_HEIGHT, w)
         try:
-            entries = decode_bundle((tiles_dir / path).read_bytes())
-        except FileNotFoundError:
-            raise LogStateError(f"{path} is missing for tree size {size}") from None
+            entries = decode_bundle(
+                _read_partial(tiles_dir, path, bundle_path(size >> TILE_HEIGHT))
+            )
         except TileError as e:
             raise LogStateError(f"{path}: {e}") from None
+        if len(entries) == TILE_WIDTH:  # the full bundle that superseded the partial
+            entries = entries[:w]
         if len(entries) != w:
             raise LogStateError(f"{path} has {len(entries)} entries, not {w}")
         if [leaf_hash(e) for e in entries] != partials.get(0):
@@ -269,8 +288,21 @@ def remove_superseded_partials(tiles_dir: Path, full_paths: Sequence[str]) -> No
         shutil.rmtree(tiles_dir / f"{path}.p", ignore_errors=True)
 
 
+def read_published_checkpoint(tiles_dir: Path) -> str | None:
+    """The published ``checkpoint`` file's text, or ``None`` if it is missing or not text."""
+    try:
+        return (tiles_dir / "checkpoint").read_text()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
 def reconcile_published_checkpoint(
-    tiles_dir: Path, head: SignedHead, signer: Ed25519Signer, *, repair: bool = True
+    tiles_dir: Path,
+    head: SignedHead,
+    signer: Ed25519Signer,
+    *,
+    repair: bool = True,
+    published_text: str | None = None,
 ) -> None:
     """Check the CAS note and the published ``checkpoint`` against each other on start.
 
@@ -280,6 +312,11 @@ def reconcile_published_checkpoint(
     bystander never overwrites a newer publication); one that is ahead of the record or forks
     from it means the database was rolled back or the directory belongs to another log, and the
     log refuses to run.
+
+    A caller that does not hold the lease passes ``published_text`` read *before* it read
+    ``head``: a running sequencer publishes only after its commit, so a record read after the
+    file is at least as new as the file, and a file ahead of it is a real rollback, not a
+    batch that landed between the two reads.
     """
     try:
         cas = open_checkpoint(head.note, signer.verifier, origin=head.origin)
@@ -288,9 +325,13 @@ def reconcile_published_checkpoint(
     if (cas.size, cas.root) != (head.size, head.root):
         raise LogStateError("the CAS record's note does not match its size and root")
     path = tiles_dir / "checkpoint"
+    if published_text is None:
+        published_text = read_published_checkpoint(tiles_dir)
     try:
-        published = parse_checkpoint(path.read_text())
-    except (FileNotFoundError, CheckpointError, UnicodeDecodeError):
+        if published_text is None:
+            raise CheckpointError("no published checkpoint")
+        published = parse_checkpoint(published_text)
+    except CheckpointError:
         if repair:
             publish_checkpoint(tiles_dir, head.note)
         return

@@ -308,14 +308,22 @@ class LogStore:
             return [(r[0], bytes(r[1]), bytes(r[2])) for r in rows]
 
     def take_result(self, pending_id: int) -> tuple[bool, int | None]:
-        """``(still_pending, index)`` for a submitted entry; a found result is collected."""
+        """``(still_pending, index)`` for a submitted entry; a found result is collected.
+
+        The pending row is read before the result: a batch commit deletes the one and inserts
+        the other atomically, but under PostgreSQL's READ COMMITTED each statement sees the
+        latest commits, so reading the result first could miss it and then miss the pending row
+        of the same commit. Read in this order, a missing pending row means the result is
+        visible (or the id is unknown)."""
         with self.engine.begin() as conn:
-            row = conn.execute(select(_DONE.c.idx).where(_DONE.c.pending_id == pending_id)).first()
-            if row is not None:
-                conn.execute(delete(_DONE).where(_DONE.c.pending_id == pending_id))
-                return False, int(row[0])
             waiting = conn.execute(select(_PENDING.c.id).where(_PENDING.c.id == pending_id)).first()
-            return waiting is not None, None
+            if waiting is not None:
+                return True, None
+            row = conn.execute(select(_DONE.c.idx).where(_DONE.c.pending_id == pending_id)).first()
+            if row is None:
+                return False, None
+            conn.execute(delete(_DONE).where(_DONE.c.pending_id == pending_id))
+            return False, int(row[0])
 
     # --- the sequencer lease --------------------------------------------------------------------
 

@@ -33,8 +33,9 @@ from teelog.log import (
 )
 from teelog.log.checkpoint import Checkpoint
 from teelog.log.merkle import MemoryTree, mth
+from teelog.log.sequencer import read_right_edge
 from teelog.log.storage import LOCK_NAME, CasConflict, LockLost, SequencerLock
-from teelog.log.tiles import tile_path
+from teelog.log.tiles import bundle_path, tile_path
 
 ORIGIN = "teelog.test/log"
 
@@ -242,6 +243,28 @@ def test_open_refuses_when_tiles_disagree_with_the_signed_record(logs):
         logs.open()
     partial.write_bytes(good)
     logs.open()
+
+
+def test_a_right_edge_superseded_by_a_full_tile_is_read_from_the_full_tile(logs):
+    # A process that read the record at size 300 while another sequencer grew the log to 512
+    # finds the partials of size 300 deleted; it reads the full files' prefixes instead.
+    log = logs.create()
+    log.append_many([b"%d" % i for i in range(300)])
+    head = log.store.read_cas()
+    log.append_many([b"%d" % i for i in range(300, 512)])
+    log.close()
+    tiles = logs.data / "tiles"
+    assert not (tiles / tile_path(0, 1, 44)).exists()
+    assert not (tiles / bundle_path(1, 44)).exists()
+    tile_builder, bundle_builder = read_right_edge(tiles, head.size)
+    assert tile_builder.size == bundle_builder.size == 300
+    assert tile_builder.root() == head.root
+    # The prefix is checked, not trusted: a corrupted full tile disagrees with its bundle.
+    full = tiles / tile_path(0, 1)
+    good = full.read_bytes()
+    full.write_bytes(bytes([good[0] ^ 1]) + good[1:])
+    with pytest.raises(LogStateError, match="does not hash to the level-0 tile of size 300"):
+        read_right_edge(tiles, head.size)
 
 
 def test_open_refuses_a_published_checkpoint_ahead_of_the_database(logs):
