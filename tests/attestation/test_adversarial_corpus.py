@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import (
+from attestation_data import (
     AT_NEAR_MODEL,
     NEAR_NONCE,
     V4_MRTD,

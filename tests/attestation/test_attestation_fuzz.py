@@ -10,7 +10,7 @@ import contextlib
 import json
 
 import pytest
-from conftest import AT_NEAR_MODEL, AT_V4_UPTODATE, collateral_doc, near_bundle, quote_bytes
+from attestation_data import AT_NEAR_MODEL, AT_V4_UPTODATE, collateral_doc, near_bundle, quote_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from teelog.attestation import (

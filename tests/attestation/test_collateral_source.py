@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import AT_V4_UPTODATE, AT_V5, TDX, collateral_doc, quote_bytes
+from attestation_data import AT_V4_UPTODATE, AT_V5, TDX, collateral_doc, quote_bytes
 from fake_pccs import FakePccs, collateral_json
 from teelog.attestation.collateral import Collateral, load_collateral
 from teelog.attestation.errors import CollateralError

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import rfc8785
-from conftest import REPORTS, TDX, near_bundle, quote_bytes
+from attestation_data import REPORTS, TDX, near_bundle, quote_bytes
 from teelog.attestation.errors import EventLogError
 from teelog.attestation.eventlog import (
     RUNTIME_EVENT_TYPE,

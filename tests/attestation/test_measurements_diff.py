@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import AT_NEAR_MODEL, NEAR_NONCE, collateral_doc, near_bundle
+from attestation_data import AT_NEAR_MODEL, NEAR_NONCE, collateral_doc, near_bundle
 from teelog.attestation import GpuMeasurement, Measurements, diff_measurements, verify_report
 
 

@@ -7,7 +7,7 @@ import hashlib
 import struct
 
 import pytest
-from conftest import REPORTS, TDX, V4_TD_ATTRIBUTES, flip, quote_bytes
+from attestation_data import REPORTS, TDX, V4_TD_ATTRIBUTES, flip, quote_bytes
 from teelog.attestation.errors import QuoteFormatError
 from teelog.attestation.quote import (
     TD_ATTRIBUTES_OFFSET,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from conftest import NEAR_NONCE, near_bundle
+from attestation_data import NEAR_NONCE, near_bundle
 from teelog.attestation.binding import NO_NONCE, BindingClaims, signing_key_bytes, verify_binding
 from teelog.attestation.quote import decode_quote_bytes, parse_quote
 

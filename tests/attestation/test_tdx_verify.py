@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import (
+from attestation_data import (
     AT_NEARMPC_2025,
     AT_NEARMPC_2026,
     AT_SGX,

@@ -6,7 +6,7 @@ import argparse
 import json
 
 import pytest
-from conftest import NEAR_BUNDLE, NEAR_NONCE, REPORTS, TDX
+from attestation_data import NEAR_BUNDLE, NEAR_NONCE, REPORTS, TDX
 from teelog.attestation.cli import parse_time, register
 
 V4 = str(TDX / "dcapqvl_tdx_v4_uptodate.quote.bin")

@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from conftest import (
+from attestation_data import (
     AT_NEAR_GATEWAY,
     AT_NEAR_MODEL,
     AT_NEARMPC_2025,
