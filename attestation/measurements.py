@@ -90,6 +90,14 @@ class Measurements:
         return cls(**kwargs)
 
 
+# The field names of the JSON form, for readers of untrusted entries (the explorer): the
+# single-valued fields (hex or text), and the fields of each GPU besides its index.
+SCALAR_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(Measurements) if f.name not in ("advisory_ids", "gpus")
+)
+GPU_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(GpuMeasurement) if f.name != "index")
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One changed value; ``field`` is a path (``rtmr3``, ``gpus[2].driver_version``)."""

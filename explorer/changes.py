@@ -13,32 +13,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from teelog.attestation.measurements import GPU_FIELDS, SCALAR_FIELDS
 from teelog.collector.changes import compare_summaries
 
 from .entry_view import STATUSES, attestations_of
-
-_STRING_FIELDS = (
-    "mrtd",
-    "rtmr0",
-    "rtmr1",
-    "rtmr2",
-    "rtmr3",
-    "mr_config_id",
-    "mr_seam",
-    "compose_hash",
-    "app_id",
-    "instance_id",
-    "os_image_hash",
-    "key_provider",
-    "tcb_status",
-    "quote_sha256",
-)
 
 
 def sanitised(obj: dict[str, Any]) -> dict[str, Any]:
     """``obj`` reduced to the documented measurement fields with the documented types."""
     out: dict[str, Any] = {}
-    for name in _STRING_FIELDS:
+    for name in SCALAR_FIELDS:
         value = obj.get(name)
         out[name] = value if isinstance(value, str) else None
     advisories = obj.get("advisory_ids")
@@ -58,7 +42,7 @@ def sanitised(obj: dict[str, Any]) -> dict[str, Any]:
                 else position,
                 **{
                     k: gpu.get(k) if isinstance(gpu.get(k), str) else None
-                    for k in ("arch", "driver_version", "vbios_version")
+                    for k in GPU_FIELDS
                 },
             }
         )

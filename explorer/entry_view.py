@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from teelog.attestation.measurements import SCALAR_FIELDS
+
 ENTRY_TYPES = ("attestation", "receipt")
 STATUSES = ("verified", "warning", "failed", "unverifiable")
 
@@ -37,22 +39,9 @@ _HEX = re.compile(r"[0-9a-f]+")
 _ADDRESS = re.compile(r"0x[0-9a-f]{40}")
 _MAX_KEY = 200  # longer "values" are not lookup keys: no one types them, and they bloat the index
 
-# The measurement fields of docs/entries.md whose values are searchable.
-MEASUREMENT_FIELDS = (
-    "mrtd",
-    "rtmr0",
-    "rtmr1",
-    "rtmr2",
-    "rtmr3",
-    "mr_config_id",
-    "mr_seam",
-    "compose_hash",
-    "app_id",
-    "instance_id",
-    "os_image_hash",
-    "key_provider",
-    "tcb_status",
-)
+# The measurement fields of docs/entries.md whose values are searchable (the quote hash is a
+# lookup key of its own kind).
+MEASUREMENT_FIELDS = tuple(name for name in SCALAR_FIELDS if name != "quote_sha256")
 
 
 def normalise_value(value: str) -> str:
