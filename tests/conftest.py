@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -21,3 +23,26 @@ def _product_recursion_limit() -> Iterator[None]:
     sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT)
     yield
     sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL (from ``TEELOG_TEST_POSTGRES_URL``) whose ``search_path`` is a fresh
+    schema, dropped afterwards; the test is skipped when no server is configured."""
+    base = os.environ.get("TEELOG_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("TEELOG_TEST_POSTGRES_URL is not set")
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    schema = f"teelog_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()

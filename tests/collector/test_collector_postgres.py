@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 
 import pytest
-import sqlalchemy as sa
 from collector_fakes import (
     NEAR_MODEL_AT,
     PinnedClock,
@@ -16,29 +13,10 @@ from collector_fakes import (
     vllm_proxy_report_from_near,
     vllm_proxy_report_from_sample,
 )
-from sqlalchemy.engine import make_url
 from teelog.collector import Collector
 from teelog.log import Log
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def postgres_url():
-    base = os.environ.get("TEELOG_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("TEELOG_TEST_POSTGRES_URL is not set")
-    schema = f"collector_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 def test_polls_receipts_and_changes_on_postgres(

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 
 import pytest
-import sqlalchemy as sa
 from explorer_fixtures import NODE, build_log
-from sqlalchemy.engine import make_url
 from teelog.explorer import create_app
 from teelog.explorer.indexer import Indexer
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def pg_url():
-    base = os.environ.get("TEELOG_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("TEELOG_TEST_POSTGRES_URL is not set")
-    schema = f"explorer_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
-
-def test_replicas_sharing_postgres_index_each_entry_once_and_serve_lookups(tmp_path, pg_url):
-    built = build_log(tmp_path / "log", receipts=30, database_url=pg_url)
+def test_replicas_sharing_postgres_index_each_entry_once_and_serve_lookups(tmp_path, postgres_url):
+    built = build_log(tmp_path / "log", receipts=30, database_url=postgres_url)
     size = built.log.checkpoint().size
     indexers = [Indexer(built.log, batch=4) for _ in range(3)]
     errors: list[BaseException] = []

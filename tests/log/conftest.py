@@ -3,12 +3,7 @@ on PostgreSQL in a schema of its own (dropped afterwards)."""
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -19,17 +14,4 @@ def database_url(request, monkeypatch):
         monkeypatch.delenv("TEELOG_DATABASE_URL", raising=False)  # really the default
         yield None
         return
-    base = os.environ.get("TEELOG_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("TEELOG_TEST_POSTGRES_URL is not set")
-    schema = f"log_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    yield request.getfixturevalue("postgres_url")
