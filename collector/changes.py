@@ -16,24 +16,11 @@ A field is named ``<role>[<model>].<path>`` (``model[openai/gpt-oss-120b].compos
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from teelog.attestation.measurements import Measurements, diff_measurements
+from teelog.attestation.measurements import Change, Measurements, diff_measurements
 
 from .entries import is_worse
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """One changed value; ``old``/``new`` are JSON values (``None`` when absent)."""
-
-    field: str
-    old: Any
-    new: Any
-
-    def to_json(self) -> dict[str, Any]:
-        return {"field": self.field, "old": self.old, "new": self.new}
 
 
 def summary_of(entry: dict[str, Any]) -> dict[str, Any]:
@@ -85,34 +72,34 @@ def _same_address(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _pair_changes(label: str, old: dict[str, Any], new: dict[str, Any]) -> Iterator[FieldChange]:
+def _pair_changes(label: str, old: dict[str, Any], new: dict[str, Any]) -> Iterator[Change]:
     m_old, m_new = old.get("measurements"), new.get("measurements")
     if isinstance(m_old, dict) and isinstance(m_new, dict):
         diff = diff_measurements(Measurements.from_json(m_old), Measurements.from_json(m_new))
         for change in diff:
-            yield FieldChange(f"{label}.{change.field}", change.old, change.new)
+            yield Change(f"{label}.{change.field}", change.old, change.new)
     elif (m_old is None) != (m_new is None):
-        yield FieldChange(f"{label}.measurements", m_old, m_new)
+        yield Change(f"{label}.measurements", m_old, m_new)
     if not _same_address(old.get("signing_address"), new.get("signing_address")):
-        yield FieldChange(
+        yield Change(
             f"{label}.signing_address", old.get("signing_address"), new.get("signing_address")
         )
     if is_worse(old.get("status"), new.get("status") or "unverifiable"):
-        yield FieldChange(f"{label}.status", old.get("status"), new.get("status"))
+        yield Change(f"{label}.status", old.get("status"), new.get("status"))
 
 
-def compare_summaries(old: dict[str, Any], new: dict[str, Any]) -> list[FieldChange]:
+def compare_summaries(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     """Every change from ``old`` to ``new`` (summaries from :func:`summary_of`), in order."""
     a, b = _keyed(old.get("attestations", [])), _keyed(new.get("attestations", []))
-    changes: list[FieldChange] = []
+    changes: list[Change] = []
     for key in list(a) + [k for k in b if k not in a]:
         label = _label(key)
         if key not in b:
-            changes.append(FieldChange(label, _identity(a[key]), None))
+            changes.append(Change(label, _identity(a[key]), None))
         elif key not in a:
-            changes.append(FieldChange(label, None, _identity(b[key])))
+            changes.append(Change(label, None, _identity(b[key])))
         else:
             changes.extend(_pair_changes(label, a[key], b[key]))
     if not a and not b and is_worse(old.get("status"), new.get("status") or "unverifiable"):
-        changes.append(FieldChange("status", old.get("status"), new.get("status")))
+        changes.append(Change("status", old.get("status"), new.get("status")))
     return changes

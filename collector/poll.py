@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from .appender import GroupAppender
-from .changes import FieldChange, compare_summaries, summary_of
+from .changes import Change, compare_summaries, summary_of
 from .clients import NodeError, Report, ReportClient
 from .config import NodeConfig
 from .entries import attestation_entry, encode_attestation
@@ -116,7 +116,7 @@ class Recorded:
 
     index: int
     status: str
-    changes: tuple[FieldChange, ...]
+    changes: tuple[Change, ...]
     event_id: int | None
 
 
@@ -203,7 +203,7 @@ class Recorder:
         observed_at: datetime,
         *,
         polled: bool = False,
-    ) -> tuple[tuple[FieldChange, ...], int | None]:
+    ) -> tuple[tuple[Change, ...], int | None]:
         """Compare with the previous attestation, store changes, vouch for signers and (for a
         poll) record the node's success, in the transaction of the append's batch."""
         with session.no_autoflush:  # one flush at the end, not one per lookup
@@ -222,7 +222,7 @@ class Recorder:
         moment: datetime,
         *,
         polled: bool,
-    ) -> tuple[tuple[FieldChange, ...], int | None]:
+    ) -> tuple[tuple[Change, ...], int | None]:
         state = session.get(CollectorNode, node) or CollectorNode(name=node, url=url or "")
         if polled:
             state.last_attempt_at = state.last_success_at = moment
@@ -233,7 +233,7 @@ class Recorder:
             state.url = url
         if format:
             state.format = format
-        changes: tuple[FieldChange, ...] = ()
+        changes: tuple[Change, ...] = ()
         event_id: int | None = None
         previous_index = state.last_attestation_index
         if state.last_attestation is not None and previous_index is not None:

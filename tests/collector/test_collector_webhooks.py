@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from sqlalchemy import create_engine
 from sqlmodel import Session
-from teelog.collector.changes import FieldChange
+from teelog.collector.changes import Change
 from teelog.collector.config import WebhookConfig
 from teelog.collector.feed import ATOM_NS, change_feed
 from teelog.collector.models import CollectorChange, CollectorChangeEvent, create_tables
@@ -93,7 +93,7 @@ def _engine(tmp_path):
 
 
 def _store_event(engine, outbox: WebhookOutbox, node="n1", value="<b>&\"x\"</b>"):
-    changes = [FieldChange("model.compose_hash", "aa", value)]
+    changes = [Change("model.compose_hash", "aa", value)]
     with Session(engine) as session:
         event = CollectorChangeEvent(node=node, old_index=3, new_index=7, time=T, summary="x")
         session.add(event)
