@@ -1,9 +1,8 @@
 """Atom feeds (RFC 4287) of measurement changes: all nodes, and one per node.
 
 Built from the explorer's own index (``explorer_changes``), which is derived from the log with
-the collector's definition of a change (``collector.changes.compare_summaries``). The
-collector's ``feed.py`` renders the collector's own tables instead, which only the collector's
-database has; the explorer reads the log alone so that every replica serves the same feed,
+the collector's definition of a change (``collector.changes.compare_summaries``), not from the
+collector's tables: the explorer reads the log alone so that every replica serves the same feed,
 consistent with its ``/changes`` page and node timelines.
 
 One Atom entry per attestation that changed (all its changed fields), newest first. Values

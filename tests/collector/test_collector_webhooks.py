@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from xml.etree import ElementTree as ET
 
 import pytest
 from sqlalchemy import create_engine
 from sqlmodel import Session
 from teelog.collector.changes import Change
 from teelog.collector.config import WebhookConfig
-from teelog.collector.feed import ATOM_NS, change_feed
 from teelog.collector.models import CollectorChange, CollectorChangeEvent, create_tables
 from teelog.collector.webhooks import (
     WebhookOutbox,
@@ -133,15 +131,3 @@ def test_outbox_rows_are_created_in_the_event_transaction(tmp_path, node_filter)
     assert body["changes"] == [{"field": "model.compose_hash", "old": "aa",
                                 "new": "<b>&\"x\"</b>"}]
     assert (body["old_index"], body["new_index"], body["time"]) == (3, 7, "2026-03-11T03:33:20Z")
-
-
-def test_atom_feed_escapes_hostile_values(tmp_path):
-    engine = _engine(tmp_path)
-    hostile = "</content><script>alert(1)</script>"
-    _store_event(engine, WebhookOutbox(engine, [], clock=lambda: T), value=hostile)
-    xml = change_feed(engine)
-    assert b"<script>" not in xml
-    root = ET.fromstring(xml)
-    (entry,) = root.findall(f"{{{ATOM_NS}}}entry")
-    assert hostile in entry.find(f"{{{ATOM_NS}}}content").text
-    assert entry.find(f"{{{ATOM_NS}}}id").text == "tag:teelog,2026:change:7"

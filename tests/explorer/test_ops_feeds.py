@@ -83,3 +83,20 @@ def test_atom_feed_escapes_hostile_values(fresh, fresh_client):
     feed = ET.fromstring(data)  # still well-formed XML
     content = feed.find(f"{ATOM}entry/{ATOM}content").text
     assert "<script>alert(1)</script>" in content
+
+
+def test_atom_feed_keeps_hostile_values_as_inert_text():
+    from teelog.explorer.feeds import render_feed
+
+    hostile = "</content><script>alert(1)</script>\x01"
+    xml = render_feed(
+        [{"index": 7, "previous_index": 3, "node": "n1<b>", "field": "model.compose_hash",
+          "old": "aa", "new": hostile, "time": "2026-03-11T03:33:20Z"}],
+        title="t", feed_id="tag:teelog,2026:o:changes", self_url="https://x.example/feed",
+        entry_url=lambda i: f"https://x.example/entries/{i}",
+    )
+    assert b"<script>" not in xml
+    (entry,) = ET.fromstring(xml).findall(f"{ATOM}entry")  # still well-formed XML
+    content = entry.find(f"{ATOM}content").text
+    assert "</content><script>alert(1)</script>\ufffd" in content  # control char replaced
+    assert entry.find(f"{ATOM}category").get("term") == "n1<b>"
