@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 
+import coincurve
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -45,6 +46,10 @@ class EcdsaSigner:
         if len(private_key) != 32:
             raise ValueError("secp256k1 private key must be 32 bytes")
         self._key = _keys.PrivateKey(private_key)
+        # Signing goes to libsecp256k1 (coincurve) directly: eth-keys' wrapper (validation,
+        # Signature objects) cost ~55 µs per signature against ~22 µs here, and the node signs
+        # every response. Both use RFC 6979 nonces, so the signatures are identical.
+        self._secp = coincurve.PrivateKey(private_key)
         self.address: str = self._key.public_key.to_checksum_address()
         # The public key as the API publishes it (``signing_public_key``): 64 bytes x ‖ y, hex.
         self.public_key: str = self._key.public_key.to_bytes().hex()
@@ -59,9 +64,8 @@ class EcdsaSigner:
 
     def sign(self, text: str) -> str:
         """``0x`` + hex(r ‖ s ‖ v), v in {27, 28}."""
-        signature = _keys.ecdsa_sign(eip191_digest(text), self._key)
-        rs_v = signature.to_bytes()
-        return "0x" + (rs_v[:64] + bytes([rs_v[64] + 27])).hex()
+        rs_v = self._secp.sign_recoverable(eip191_digest(text), hasher=None)
+        return "0x" + (rs_v[:64] + bytes((rs_v[64] + 27,))).hex()
 
 
 class Ed25519Signer:
