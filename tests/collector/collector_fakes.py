@@ -9,7 +9,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from asgi_server import serve
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
@@ -262,30 +262,6 @@ def receiver(fake_node: Callable[[], FakeNode]) -> Receiver:
     return rec
 
 
-@contextmanager
-def serve_app(app: object) -> Iterator[str]:
-    """Run an ASGI ``app`` with uvicorn on 127.0.0.1:<ephemeral> in a thread; yield its URL."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="auto"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @dataclass
 class TeelogNode:
     """teelog's own node (``--quote-provider none``, no GPU) in front of the demo upstream."""
@@ -309,7 +285,7 @@ class TeelogNode:
             NodeSettings(upstream=self.upstream), keys=SigningKeys.random(),
             journal=self.journal, quotes=NoQuoteProvider(), gpus=NoGpuEvidenceProvider(),
         )
-        self._ctx = serve_app(app)
+        self._ctx = serve(app)
         self.url = self._ctx.__enter__()
         return self
 
@@ -333,7 +309,7 @@ class TeelogNode:
 def demo_upstream() -> Iterator[str]:
     from teelog.node.demo_upstream import create_demo_upstream
 
-    with serve_app(create_demo_upstream()) as url:
+    with serve(create_demo_upstream()) as url:
         yield url
 
 

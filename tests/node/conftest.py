@@ -16,7 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fakes"))
 
-from node_servers import TOKEN, serve
+from asgi_server import serve
+from node_servers import TOKEN
 from teelog.node.app import create_app
 from teelog.node.demo_upstream import create_demo_upstream
 from teelog.node.gpu import NoGpuEvidenceProvider

@@ -6,7 +6,7 @@ import asyncio
 
 import httpcore
 import pytest
-from node_servers import serve
+from asgi_server import serve
 from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 from starlette.routing import Route

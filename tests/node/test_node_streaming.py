@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from node_servers import serve
+from asgi_server import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import StreamingResponse

@@ -16,7 +16,7 @@ import threading
 import httpx
 import openai
 import pytest
-from node_servers import serve
+from asgi_server import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
