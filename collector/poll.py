@@ -184,10 +184,11 @@ class Recorder:
             summary = summary_of(entry)
 
         def bookkeeping(session: Session, indexes: list[int]) -> Any:
-            return self._update_state(
-                session, node, url, format, indexes[0], summary, observed_at,
-                polled=source == "poll",
-            )
+            with session.no_autoflush:  # one flush at the end, not one per lookup
+                return self._update_state(
+                    session, node, url, format, indexes[0], summary, utc(observed_at),
+                    polled=source == "poll",
+                )
 
         (index,), (changes, event_id) = self.appender.append_with([data], bookkeeping)
         return Recorded(index=index, status=entry["status"], changes=changes, event_id=event_id)
@@ -200,29 +201,12 @@ class Recorder:
         format: str | None,
         index: int,
         summary: dict[str, Any],
-        observed_at: datetime,
-        *,
-        polled: bool = False,
-    ) -> tuple[tuple[Change, ...], int | None]:
-        """Compare with the previous attestation, store changes, vouch for signers and (for a
-        poll) record the node's success, in the transaction of the append's batch."""
-        with session.no_autoflush:  # one flush at the end, not one per lookup
-            return self._update_state_unflushed(
-                session, node, url, format, index, summary, utc(observed_at), polled=polled
-            )
-
-    def _update_state_unflushed(
-        self,
-        session: Session,
-        node: str,
-        url: str | None,
-        format: str | None,
-        index: int,
-        summary: dict[str, Any],
         moment: datetime,
         *,
         polled: bool,
     ) -> tuple[tuple[Change, ...], int | None]:
+        """Compare with the previous attestation, store changes, vouch for signers and (for a
+        poll) record the node's success, in the transaction of the append's batch."""
         state = session.get(CollectorNode, node) or CollectorNode(name=node, url=url or "")
         if polled:
             state.last_attempt_at = state.last_success_at = moment

@@ -187,7 +187,12 @@ class Log:
             if repair and not self._holding:
                 self._release()
         # Loading the right edge recomputes the root from the tiles and compares it.
-        Sequencer(
+        self._new_sequencer(head)
+        return head
+
+    def _new_sequencer(self, head: SignedHead, dedup: DuplicateIndex | None = None) -> Sequencer:
+        """A sequencer over this log's store and tiles at ``head`` (checks the right edge)."""
+        return Sequencer(
             self.store,
             self.tiles_dir,
             self.signer,
@@ -195,8 +200,8 @@ class Log:
             holder=self.holder,
             lease_ttl=self.config.lease_ttl,
             max_batch=self.config.max_batch,
+            dedup=dedup,
         )
-        return head
 
     def close(self) -> None:
         with self._mutex:
@@ -339,16 +344,7 @@ class Log:
             if self._sequencer is None or self._sequencer.head != head:
                 self._sequencer = None
                 reconcile_published_checkpoint(self.tiles_dir, head, self.signer)
-                self._sequencer = Sequencer(
-                    self.store,
-                    self.tiles_dir,
-                    self.signer,
-                    head,
-                    holder=self.holder,
-                    lease_ttl=self.config.lease_ttl,
-                    max_batch=self.config.max_batch,
-                    dedup=self._dedup,
-                )
+                self._sequencer = self._new_sequencer(head, self._dedup)
             self._sequencer.lease_until = until
         except BaseException:
             self._release()
