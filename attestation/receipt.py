@@ -25,7 +25,7 @@ from typing import Any
 
 from .errors import ReportFormatError
 from .signing import recover_ecdsa_address, verify_ed25519
-from .verdict import Verdict
+from .verdict import Verdict, malformed_evidence
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -95,6 +95,8 @@ def _check_signature(
             verdict.add(name, "fail", f"unknown signing_algo {algo!r}")
     except ValueError as exc:  # malformed signature/key; UnicodeEncodeError included
         verdict.add(name, "fail", f"signature unusable: {exc}")
+    except Exception as exc:  # anything else the signature bytes provoke: malformed evidence
+        verdict.checks.append(malformed_evidence(name, exc))
 
 
 def _check_hashes(

@@ -17,13 +17,14 @@ Report formats (research/node-api.md §a, §g):
   ``{gateway_attestation, model_attestations: [...]}`` (NEAR AI cloud-api).
 - ``redpill-chutes``: ``GET /v1/attestation/report?model=&nonce=`` →
   ``{attestation_type: "chutes", nonce, all_attestations: [...]}`` (Redpill, chutes backend).
-- ``auto``: sends every parameter and recognises the format from the shape of the answer.
+- ``auto``: sends every parameter and recognises the format from the shape of the answer
+  (``teelog.attestation.inputs.detect_report_format``, the one detection shared with the
+  verifier: a bare dstack ``GetQuote`` answer ``{quote, event_log}`` is ``vllm-proxy``).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import ssl
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from teelog.attestation.inputs import UntrustedJSONError, detect_report_format, parse_json
 
 from .config import NodeConfig
 
@@ -199,8 +201,8 @@ class NodeHTTP:
             raise NodeUnreachable(f"GET {path}: {type(exc).__name__}: {exc}") from exc
         try:
             with self.cpu_gate:
-                doc = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
+                doc = parse_json(raw)
+        except UntrustedJSONError as exc:
             raise NodeGarbage(f"GET {path}: not JSON ({exc}); starts {_short(raw)}") from exc
         return Fetched(url=url, raw=raw, doc=doc)
 
@@ -226,19 +228,6 @@ class NodeHTTP:
 # -- report formats --------------------------------------------------------------------------
 
 
-def detect_format(doc: Any) -> str | None:
-    """The report format of a parsed ``/v1/attestation/report`` answer, or ``None``."""
-    if not isinstance(doc, dict):
-        return None
-    if doc.get("attestation_type") == "chutes":
-        return "redpill-chutes"
-    if "gateway_attestation" in doc or "model_attestations" in doc:
-        return "near-gateway"
-    if "intel_quote" in doc or "all_attestations" in doc:
-        return "vllm-proxy"
-    return None
-
-
 def _report_params(node: NodeConfig, fmt: str, nonce: str) -> dict[str, str]:
     params: dict[str, str] = {"nonce": nonce}
     if fmt != "redpill-chutes":
@@ -260,7 +249,7 @@ class ReportClient:
         """GET the report for ``nonce`` (64 hex) and check it has the expected format's shape."""
         params = _report_params(self.node, self.node.format, nonce)
         fetched = self.http.get_json(REPORT_PATH, params)
-        found = detect_format(fetched.doc)
+        found = detect_report_format(fetched.doc)
         expected = self.node.format
         if found is None:
             what = type(fetched.doc).__name__

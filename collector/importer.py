@@ -9,13 +9,13 @@ valid when it was captured. An import without the nonce the capturer sent (``--n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .clients import detect_format
+from teelog.attestation.inputs import UntrustedJSONError, detect_report_format, parse_json
+
 from .poll import Recorded, Recorder
 
 
@@ -40,10 +40,10 @@ def read_report(path: Path) -> tuple[bytes, object, str]:
     except OSError as exc:
         raise ReportFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ReportFileError(f"{path}: not JSON: {exc}") from exc
-    fmt = detect_format(doc)
+        doc = parse_json(raw)
+    except UntrustedJSONError as exc:
+        raise ReportFileError(f"{path}: not JSON teelog reads: {exc}") from exc
+    fmt = detect_report_format(doc)
     if fmt is None:
         raise ReportFileError(
             f"{path}: not an attestation report (expected a vllm-proxy, near-gateway or "

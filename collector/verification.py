@@ -55,8 +55,8 @@ def verify_report_bytes(
         return Verification([_problem("report.format", "fail", str(exc)[:2000])], {}, str(exc))
     except Exception as exc:  # a verifier bug must not stop the collector
         logger.exception("verifier crashed")
-        detail = f"verification crashed: {type(exc).__name__}: {exc}"[:2000]
-        return Verification([_problem("report.verifier", "skip", detail)], {}, detail)
+        detail = f"malformed evidence: verification raised {type(exc).__name__}: {exc}"[:2000]
+        return Verification([_problem("report.verifier", "fail", detail)], {}, detail)
     return Verification(
         attestations=[v.to_json() for v in result.attestations],
         collateral_used=dict(result.collateral_used),
