@@ -238,6 +238,33 @@ def verify_quote(
     return result
 
 
+def verify_gpu_payload(
+    payload: Any,
+    *,
+    nonce: bytes | str | None,
+    at: datetime | int | float,
+    rim_dir: str | Path | None = None,
+    jwks: Any = None,
+    nras: Any = None,
+) -> Result:
+    """Verify a bare ``nvidia_payload`` (research note gpu-attestation.md §1): the ``gpu.*``
+    checks only, role ``gpu``. ``nonce`` is the nonce the GPU evidence must carry; without it
+    ``gpu.nonce`` is a ``skip`` (nothing binds the evidence to a request)."""
+    from .gpu import verify_gpu_evidence  # the GPU half; imported on first GPU evidence
+
+    gpu = verify_gpu_evidence(
+        payload,
+        expected_nonce=_nonce_bytes(nonce),
+        at=as_datetime(at),
+        rim_dir=rim_dir,
+        jwks=jwks,
+        nras=nras,
+    )
+    verdict = Verdict(role="gpu", model=None, signing_address=None, checks=list(gpu.checks))
+    verdict.measurements = Measurements(gpus=tuple(gpu.gpus)).to_json()
+    return Result(attestations=[verdict])
+
+
 def verify_attestation(
     att: Attestation,
     *,
@@ -456,6 +483,7 @@ __all__ = [
     "detect_format",
     "load_document",
     "verify_attestation",
+    "verify_gpu_payload",
     "verify_quote",
     "verify_report",
 ]

@@ -19,7 +19,7 @@ _COMMAND_MODULES = (
     "teelog.demo",  # demo: the main job
     "teelog.explorer.cli",  # serve, monitor
     "teelog.log.cli",  # log init|vkey|append|prove|verify
-    "teelog.attestation.cli",  # verify
+    "teelog.verify_cli",  # verify
     "teelog.node.cli",  # node
     "teelog.collector.cli",  # collect, import
 )
