@@ -8,10 +8,10 @@ inclusion proof to the latest checkpoint: what the explorer shows is what the lo
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from flask import request
+from teelog.attestation.inputs import UntrustedJSONError, parse_json
 from teelog.log.proof_bundle import format_tlog_proof
 
 from .app import Explorer, explorer
@@ -86,11 +86,11 @@ def verdict_of(ex: Explorer, doc: dict[str, Any]) -> dict[str, Any]:
     full = blob_bytes(ex, _blob_hex(blobs.get("verdict")))
     if full is not None:
         try:
-            parsed = json.loads(full)
+            parsed = parse_json(full)
             items = parsed.get("attestations") if isinstance(parsed, dict) else parsed
             if isinstance(items, list) and all(isinstance(a, dict) for a in items):
                 attestations = items
-        except (ValueError, UnicodeDecodeError):
+        except UntrustedJSONError:
             pass
     return {"status": doc.get("status"), "attestations": attestations}
 
@@ -174,9 +174,9 @@ def _evidence(
         found["report_error"] = "the report blob is not in this explorer's blob store"
     elif report_bytes is not None:
         try:
-            report = json.loads(report_bytes)
-        except (ValueError, UnicodeDecodeError) as exc:
-            found["report_error"] = f"the report blob is not JSON: {exc}"
+            report = parse_json(report_bytes)
+        except UntrustedJSONError as exc:
+            found["report_error"] = f"the report blob is not JSON teelog reads: {exc}"
     found["evidence"] = attestation_evidence(out["verdict"]["attestations"], report)
     verified_at = doc.get("verified_at") if isinstance(doc.get("verified_at"), str) else None
     found["collateral"] = []
@@ -203,6 +203,7 @@ def entry_json(ex: Explorer, index: int) -> dict[str, Any] | None:
         "problems": view.problems,
         "entry": view.doc,
         "entry_b64": data["verify_data"]["entry_b64"],
+        "entry_sha256": view.sha256,
         "changes": data["changes"],
         "links": {
             "page": f"/entries/{index}",

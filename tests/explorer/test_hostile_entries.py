@@ -1,0 +1,99 @@
+"""Hostile log entries: JSON nested 1,000 deep, an integer of 5,000 digits and a lone
+surrogate escape, appended to a real log. The log is append-only, so every reader shows
+each as a malformed entry (bytes, hash, index) and goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+
+import pytest
+from explorer_fixtures import append_raw, make_receipt
+from teelog.collector.entries import encode_receipt
+from teelog.explorer import create_app
+from teelog.explorer.monitor import Monitor, reverify_with_teelog
+from teelog.explorer.monitor_source import HttpLog
+from teelog.explorer.store import Store
+from werkzeug.serving import make_server
+
+HOSTILE = [
+    b"[" * 1000 + b"]" * 1000,
+    b'{"type":"receipt","v":1,"seq":' + b"7" * 5000 + b"}",
+    b'{"type":"attestation","v":1,"node":"\\ud800"}',
+]
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.alerts: list[dict] = []
+
+    def deliver(self, alert: dict) -> None:
+        self.alerts.append(alert)
+
+
+@pytest.fixture
+def hostile(fresh):
+    """``fresh`` with the three hostile entries and then a good receipt after them."""
+    indexes = [append_raw(fresh.log, raw) for raw in HOSTILE]
+    after = fresh.log.append(encode_receipt(make_receipt(99)))
+    return fresh, indexes, after
+
+
+def test_the_explorer_starts_and_indexes_past_them_as_malformed_entries(hostile):
+    fresh, indexes, after = hostile
+    app = create_app(fresh.data_dir, log=fresh.log, config={"index_interval": 0})
+    # ``teelog serve`` catches the index up before it listens: this must not stop at them.
+    assert app.extensions["teelog"].indexer.catch_up() > 0
+    store = Store(fresh.log.engine)
+    assert [store.entry(i)["type"] for i in indexes] == ["malformed"] * 3
+    problems = [store.entry(i)["problems"][0] for i in indexes]
+    assert "nested 1000 levels deep" in problems[0]
+    assert "not JSON" in problems[1]
+    assert "lone surrogate" in problems[2]
+    assert store.entry(after)["type"] == "receipt"
+
+    client = app.test_client()
+    for index, raw in zip(indexes, HOSTILE, strict=True):
+        page = client.get(f"/entries/{index}")
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        assert "This entry is malformed" in html and f"Entry #{index}" in html
+        assert hashlib.sha256(raw).hexdigest() in html
+        api = client.get(f"/api/v1/entries/{index}")
+        assert api.status_code == 200
+        doc = api.get_json()
+        assert doc["type"] == "malformed" and doc["entry"] is None
+        assert base64.b64decode(doc["entry_b64"]) == raw
+        assert doc["entry_sha256"] == hashlib.sha256(raw).hexdigest()
+        assert client.get(f"/entries/{index}/raw").data == raw
+    for path in ("/", "/entries", "/nodes", "/api/v1/entries", f"/entries/{after}"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_the_monitor_reports_each_as_malformed_and_goes_on(hostile, tmp_path):
+    fresh, indexes, after = hostile
+    app = create_app(fresh.data_dir, log=fresh.log, config={"index_interval": 0})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink = Sink()
+    try:
+        mon = Monitor(
+            HttpLog(f"http://127.0.0.1:{server.server_port}/log/"),
+            fresh.log.vkey,
+            tmp_path / "state.json",
+            sink,
+            reverify=reverify_with_teelog,
+        )
+        result = mon.poll()
+    finally:
+        server.shutdown()
+    assert result.size == after + 1 == result.entries_read
+    malformed = [a for a in sink.alerts if a["type"] == "entry.malformed"]
+    assert [a["index"] for a in malformed] == indexes
+    for alert, raw in zip(malformed, HOSTILE, strict=True):
+        assert alert["entry_sha256"] == hashlib.sha256(raw).hexdigest()
+        assert base64.b64decode(alert["entry_b64"]) == raw[:4096]
+    assert "nested 1000 levels deep" in malformed[0]["detail"]
+    assert "lone surrogate" in malformed[2]["detail"]
