@@ -63,7 +63,7 @@ def entries() -> str:
     return render_template("entries.html", page=page, etype=etype, limit=limit)
 
 
-@bp.get("/entries/<int:index>")
+@bp.get("/entries/<index:index>")
 def entry(index: int) -> str:
     ex = views.ex()
     data = views.entry_view(ex, index, with_evidence=True)
@@ -160,7 +160,7 @@ def verify() -> Any:
     return _verify_page(result=outcome, text=shown, error=outcome.error), status
 
 
-@bp.get("/entries/<int:index>/raw")
+@bp.get("/entries/<index:index>/raw")
 def entry_raw(index: int) -> Response:
     """The entry's exact bytes (canonical JSON), for ``teelog verify`` and other tools."""
     t = views.tree(views.ex())

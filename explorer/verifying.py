@@ -182,7 +182,8 @@ def _detect(data: bytes, kind: str) -> DetectedInput:
     try:
         detected = detect_input_kind(data)
     except AttestationInputError as exc:
-        raise _Refused(f"not an input teelog can read: {exc}") from exc
+        given = "" if kind == "auto" else f"kind={kind}, but "
+        raise _Refused(f"{given}not an input teelog can read: {exc}") from exc
     found = detected.kind
     if found == "proof":
         raise _Refused(

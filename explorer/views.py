@@ -238,10 +238,12 @@ def proof_json(ex: Explorer, index: int, t: TreeView | None = None) -> dict[str,
 
 
 def _size(text: str, name: str, limit: int) -> int:
-    text = text.strip()
-    if not text.isdigit() or len(text) > 19:
-        raise InputError(f"{name} must be a tree size (a non-negative integer), got {text[:40]!r}")
-    value = int(text)
+    from .store import PageError, parse_decimal
+
+    try:
+        value = parse_decimal(text.strip(), name, "a tree size (a non-negative integer)")
+    except PageError as exc:
+        raise InputError(str(exc)) from None
     if value > limit:
         raise InputError(f"{name} = {value} is larger than the log ({limit})")
     return value

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
+from pathlib import Path
 
 import pytest
 from explorer_fixtures import append_raw, make_receipt
@@ -18,6 +20,10 @@ from teelog.explorer.monitor_source import HttpLog
 from teelog.explorer.store import Store
 from werkzeug.serving import make_server
 
+NEAR_BUNDLE = (
+    Path(__file__).resolve().parents[1]
+    / "data/gpu/nearai-cloud-gpt-oss-120b-2026-04/attestation_report.json"
+)
 HOSTILE = [
     b"[" * 1000 + b"]" * 1000,
     b'{"type":"receipt","v":1,"seq":' + b"7" * 5000 + b"}",
@@ -97,3 +103,66 @@ def test_the_monitor_reports_each_as_malformed_and_goes_on(hostile, tmp_path):
         assert base64.b64decode(alert["entry_b64"]) == raw[:4096]
     assert "nested 1000 levels deep" in malformed[0]["detail"]
     assert "lone surrogate" in malformed[2]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("/entries/\u0661\u0662", "in ASCII digits"),
+        ("/entries/99999999999999999999/raw", "below 2^63"),
+        ("/api/v1/entries/18446744073709551616", "below 2^63"),
+        ("/api/v1/entries/1_0/proof", "in ASCII digits"),
+        ("/api/v1/checkpoints/18446744073709551616", "below 2^63"),
+        ("/api/v1/checkpoints/9223372036854775808", "below 2^63"),
+        ("/api/v1/entries?cursor=9999999999999999999", "below 2^63"),
+        ("/api/v1/entries?limit=\u0661", "in ASCII digits"),
+        ("/api/v1/consistency?from=\u0661", "in ASCII digits"),
+        ("/api/v1/consistency?from=1&to=" + "9" * 5000, "below 2^63"),
+    ],
+)
+def test_unicode_digits_and_numbers_beyond_64_bits_are_400_with_a_message(client, path, says):
+    resp = client.get(path)
+    assert resp.status_code == 400, path
+    assert says in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/log/tile/0/x999/999/999/999/999/999/999", "/log/tile/entries/x" + "999/" * 40 + "999",
+     "/log/tile/0/" + "9" * 5000],
+)
+def test_huge_tile_indexes_are_client_errors_not_500(client, path):
+    assert 400 <= client.get(path).status_code < 500
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({"text": "[" * 3000 + "]" * 3000}, "nested 3000 levels deep"),
+        (
+            {"text": "[1, 2]", "kind": "report"},
+            "kind=report, but not an input teelog can read: a JSON list",
+        ),
+        ({"text": '{"n": ' + "1" * 5000 + "}"}, "4300 digits"),
+    ],
+)
+def test_verify_page_answers_400_with_a_message_for_hostile_json(client, data, says):
+    resp = client.post("/verify", data=data)
+    assert resp.status_code == 400
+    assert says in resp.get_data(as_text=True)
+
+
+def test_verify_page_caps_attestations_per_upload_and_says_its_limits(client, built):
+    from teelog.explorer.verifying import MAX_ATTESTATIONS
+
+    near = json.loads(NEAR_BUNDLE.read_text())
+    # The real model attestation, without its GPU payload (which alone is ~1 MB), many times.
+    model = {k: v for k, v in near["model_attestations"][0].items() if k != "nvidia_payload"}
+    near["model_attestations"] = [model] * (MAX_ATTESTATIONS + 1)
+    resp = client.post("/verify", data={"text": json.dumps(near)})
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert f"holds {MAX_ATTESTATIONS + 2} attestations" in html
+    assert f"at most {MAX_ATTESTATIONS} attestations per upload" in client.get("/verify").get_data(
+        as_text=True
+    )
