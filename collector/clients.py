@@ -47,6 +47,8 @@ _RECEIPT_FIELDS = (
 # Longest string accepted in a receipt (ids, hashes, signatures are far shorter): keeps every
 # receipt entry well under the 65,535-byte entry limit.
 _MAX_FIELD = 512
+# seq and next are stored as BIGINT: a node's number beyond 64 bits is garbage, not a crash.
+_MAX_SEQ = (1 << 63) - 1
 
 
 class NodeError(Exception):
@@ -274,8 +276,8 @@ def _check_receipt_item(item: Any, i: int) -> dict[str, Any]:
         if name not in item:
             raise NodeGarbage(f"receipts: data[{i}] lacks {name!r}")
     seq = item["seq"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise NodeGarbage(f"receipts: data[{i}].seq is not a positive integer: {seq!r}")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= _MAX_SEQ:
+        raise NodeGarbage(f"receipts: data[{i}].seq is not a positive 64-bit integer: {seq!r}")
     for name in ("chat_id", "text", "request_sha256", "response_sha256", "signed_at"):
         if not isinstance(item[name], str) or len(item[name]) > _MAX_FIELD:
             raise NodeGarbage(f"receipts: data[{i}].{name} is not a string of ≤ {_MAX_FIELD}")
@@ -322,8 +324,8 @@ class ReceiptsClient:
             if item["seq"] <= prev["seq"]:
                 raise NodeGarbage("receipts: seq does not increase")
         nxt = doc.get("next", items[-1]["seq"] if items else after)
-        if not isinstance(nxt, int) or isinstance(nxt, bool):
-            raise NodeGarbage(f"receipts: next is not an integer: {nxt!r}")
+        if not isinstance(nxt, int) or isinstance(nxt, bool) or not 0 <= nxt <= _MAX_SEQ:
+            raise NodeGarbage(f"receipts: next is not a 64-bit cursor: {str(nxt)[:40]}")
         has_more = doc.get("has_more", False)
         if not isinstance(has_more, bool):
             raise NodeGarbage("receipts: has_more is not a boolean")

@@ -234,7 +234,8 @@ def test_receipts_page_is_read_and_checked(fake_node):
     ("items", "match"),
     [
         ([_item(2), _item(1)], "seq does not increase"),
-        ([_item(1, seq="1")], "seq is not a positive integer"),
+        ([_item(1, seq="1")], "seq is not a positive 64-bit integer"),
+        ([_item(1, seq=1 << 63)], "seq is not a positive 64-bit integer"),
         ([_item(1, chat_id="x" * 1000)], "chat_id is not a string"),
         ([_item(1, ecdsa={"signing_address": 5})], "ecdsa is not"),
         ([{k: v for k, v in _item(1).items() if k != "text"}], "lacks 'text'"),
