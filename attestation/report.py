@@ -17,7 +17,7 @@ is checked against the verified quote (report_data, RTMRs, MRCONFIGID) before it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from .inputs import REPORT_FORMATS, UntrustedJSONError, detect_report_format, pa
 from .measurements import GpuMeasurement, Measurements
 from .quote import Quote, TdReport, decode_quote_bytes, parse_quote
 from .tdx import TdxResult, as_datetime, verify_tdx
-from .verdict import Result, Verdict, malformed_evidence
+from .verdict import Check, Result, Verdict, malformed_evidence
 
 FORMATS = REPORT_FORMATS
 CollateralSource = Collateral | CollateralDoc | Iterable[CollateralDoc] | None
@@ -367,31 +367,41 @@ def _event_log_checks(att: Attestation, report: TdReport, verdict: Verdict) -> E
     if raw_log is None or raw_log == "":
         verdict.add("eventlog.rtmr", "skip", "report carries no event log")
         verdict.add("eventlog.compose", "skip", "no event log, so no measured compose hash")
-        verdict.checks.append(info_check(tcb_info, info, None, report))
+        _append(verdict, "eventlog.info", lambda: info_check(tcb_info, info, None, report))
         return None
     try:
         log = parse_event_log(raw_log)
     except EventLogError as exc:
         verdict.add("eventlog.rtmr", "fail", f"event log unreadable: {exc}")
         verdict.add("eventlog.compose", "fail", "event log unreadable")
-        verdict.checks.append(info_check(tcb_info, info, None, report))
+        _append(verdict, "eventlog.info", lambda: info_check(tcb_info, info, None, report))
         return None
-    verdict.checks.append(rtmr_check(log, report))
+    _append(verdict, "eventlog.rtmr", lambda: rtmr_check(log, report))
     app_compose = (tcb_info or {}).get("app_compose")
     claimed = {
         "info.compose_hash": info.get("compose_hash"),
         "info.tcb_info.compose_hash": (tcb_info or {}).get("compose_hash"),
     }
-    verdict.checks.append(
-        compose_check(
+    _append(
+        verdict,
+        "eventlog.compose",
+        lambda: compose_check(
             log,
             report,
             app_compose if isinstance(app_compose, str) else None,
             {k: v for k, v in claimed.items() if isinstance(v, str)},
-        )
+        ),
     )
-    verdict.checks.append(info_check(tcb_info, info, log, report))
+    _append(verdict, "eventlog.info", lambda: info_check(tcb_info, info, log, report))
     return log
+
+
+def _append(verdict: Verdict, name: str, run: Callable[[], Check]) -> None:
+    """Append the check ``run`` makes; if the evidence makes it raise, ``name`` fails."""
+    try:
+        verdict.checks.append(run())
+    except Exception as exc:
+        verdict.checks.append(malformed_evidence(name, exc))
 
 
 def _tcb_info(info: dict[str, Any]) -> dict[str, Any] | None:
