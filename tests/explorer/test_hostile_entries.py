@@ -166,3 +166,18 @@ def test_verify_page_caps_attestations_per_upload_and_says_its_limits(client, bu
     assert f"at most {MAX_ATTESTATIONS} attestations per upload" in client.get("/verify").get_data(
         as_text=True
     )
+
+
+def test_verify_page_reads_a_bare_gpu_payload_and_caps_its_gpus(client):
+    from teelog.explorer.verifying import MAX_GPUS
+
+    payload = json.loads((NEAR_BUNDLE.parent / "model0_nvidia_payload.json").read_text())
+    resp = client.post("/verify", data={"text": json.dumps(payload), "at": "2026-03-11T03:33:20Z"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "Read as a gpu" in html and "gpu.evidence[7]" in html
+    assert "the GPU evidence is not bound to a request" in html
+    payload["evidence_list"] = payload["evidence_list"] * 3  # 24 GPUs
+    resp = client.post("/verify", data={"text": json.dumps(payload)})
+    assert resp.status_code == 400
+    assert f"lists 24 GPUs; this page verifies at most {MAX_GPUS}" in resp.get_data(as_text=True)
