@@ -4,8 +4,9 @@ What the input is comes from ``teelog.attestation.inputs.detect_input_kind``, th
 detection ``teelog verify``, the importer and the collector use too; a ``kind`` other than
 ``auto`` must agree with it (``quote`` forces the bytes to be read as a quote):
 
-- a signature response or receipt entry (``receipt``, ``verify_receipt``); its signer is
-  checked against the signing addresses that verified attestations in this log vouch for;
+- a signature response (``receipt``, ``verify_receipt``); its signer is checked against the
+  signing addresses that verified attestations in this log vouch for (a receipt *entry* is
+  refused with a pointer to its entry page, which checks its proof);
 - a report or bundle (``report``, ``verify_report``);
 - a bare NVIDIA GPU payload (``gpu``, ``verify_gpu_payload``; no nonce, so ``gpu.nonce``
   cannot pass);
@@ -52,7 +53,8 @@ MAX_DETAIL = 2000  # characters of one check's detail shown
 MAX_RENDERED = 1 << 20  # bytes of verdict JSON one request renders
 LIMITS = (
     f"at most {MAX_ATTESTATIONS} attestations per upload and {MAX_GPUS} GPUs per attestation; "
-    f"check details are cut to {MAX_DETAIL} characters"
+    f"check details are cut to {MAX_DETAIL} characters and a verdict is rendered up to "
+    f"{MAX_RENDERED // 1024} KiB"
 )
 _COLLATERAL_TTL = 60.0  # seconds a process keeps its collateral set before re-reading it
 
