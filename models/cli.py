@@ -110,7 +110,7 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
     )
 
     version = args.version or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    wrote_key = False
+    wrote_key = done = False
     try:
         if args.key is None and args.key_out is None:
             raise ModelInputError("give --key-out KEYFILE for a new key, or --key KEYFILE")
@@ -129,11 +129,13 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
             key=key,
             owner_key=owner_key,
         )
+        done = True
     except (ModelInputError, ModelIntegrityError, OSError) as e:
-        if wrote_key:
-            args.key_out.unlink()  # the key of a model that was not written is of no use
         code = EXIT_FAILED if isinstance(e, ModelIntegrityError) else EXIT_UNUSABLE
         return _fail(str(e), code)
+    finally:
+        if wrote_key and not done:
+            args.key_out.unlink()  # the key of a model that was not written is of no use
     print(f"model           {manifest.model}")
     print(f"version         {manifest.version}")
     print(f"files           {len(manifest.files)}")

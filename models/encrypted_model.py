@@ -48,11 +48,10 @@ class _HashingWriter:
         self.dst = dst
         self.sha256 = hashlib.sha256()
 
-    def write(self, data: memoryview) -> int:
+    def write(self, data: memoryview) -> int | None:
         n = self.dst.write(data)
-        if n is None:
-            n = len(data)
-        self.sha256.update(data[:n])
+        if n is not None:
+            self.sha256.update(data[:n])
         return n
 
 

@@ -28,6 +28,7 @@ class Staging:
         self._mode = mode
         self._created_dirs: list[Path] = []
         self._pending: list[tuple[Path, Path]] = []  # (temporary, final)
+        self._committed: list[Path] = []  # finals renamed by a commit that has not finished
         self._finals: set[Path] = set()
         if root.exists() and not root.is_dir():
             raise ModelInputError(f"{root} exists and is not a directory")
@@ -55,11 +56,13 @@ class Staging:
             raise ModelInputError(f"{relative} is written twice")
         if os.path.lexists(final):
             raise ModelInputError(f"{final} already exists; refusing to overwrite it")
-        self._make_dirs(final.parent)
-        # A directory of OUT_DIR that is a symlink could point anywhere: stay inside the root.
+        # A directory of OUT_DIR that is a symlink could point anywhere: stay inside the root,
+        # and check before creating anything (the path has no '..', so the part that does not
+        # exist yet resolves as written).
         real_parent = os.path.realpath(final.parent)
         if os.path.commonpath([real_parent, self._real_root]) != self._real_root:
             raise ModelInputError(f"{final.parent} leads outside {self.root} (a symlink)")
+        self._make_dirs(final.parent)
         temporary = final.parent / f"{_PARTIAL}{secrets.token_hex(8)}"
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self._mode)
@@ -74,17 +77,22 @@ class Staging:
         for _temporary, final in self._pending:
             if os.path.lexists(final):
                 raise ModelInputError(f"{final} appeared meanwhile; refusing to overwrite it")
-        for temporary, final in self._pending:
+        while self._pending:
+            temporary, final = self._pending[0]
             os.rename(temporary, final)
-        self._pending.clear()
+            self._committed.append(final)
+            self._pending.pop(0)
+        self._committed.clear()
         self._created_dirs.clear()
 
     def abort(self) -> None:
-        """Delete every temporary file, then the directories this staging created."""
-        for temporary, _final in self._pending:
+        """Delete every temporary file (and any final name a failed commit had already
+        renamed), then the directories this staging created."""
+        for path in [t for t, _final in self._pending] + self._committed:
             with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
+                path.unlink()
         self._pending.clear()
+        self._committed.clear()
         for d in reversed(self._created_dirs):
             with contextlib.suppress(OSError):  # not empty: someone else put a file there
                 d.rmdir()
@@ -99,5 +107,5 @@ class Staging:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None or self._pending:
+        if exc_type is not None or self._pending or self._committed:
             self.abort()

@@ -59,7 +59,7 @@ _SEGMENT_INDEX = struct.Struct(">I")
 
 
 class Writable(Protocol):
-    """Where ciphertext or plaintext goes: ``write`` may accept fewer bytes than given."""
+    """Where ciphertext or plaintext goes: ``write`` returns how many bytes it took."""
 
     def write(self, data: memoryview, /) -> int | None: ...
 
@@ -104,8 +104,8 @@ def _write_full(dst: Writable, data: memoryview) -> None:
     """Write all of ``data``: a raw file's ``write`` may take only part of it."""
     while data:
         n = dst.write(data)
-        if n is None:  # buffered writers take everything or raise
-            return
+        if n is None:  # only a non-blocking raw file answers None ("would block")
+            raise BlockingIOError("the destination is non-blocking and would block")
         data = data[n:]
 
 

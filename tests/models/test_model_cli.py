@@ -414,3 +414,15 @@ def test_default_version_is_the_utc_time(tmp_path, model_dir):
     assert run("encrypt", model_dir, enc, "--model", "m", "--key-out", tmp_path / "k") == 0
     version = read_manifest(enc).version
     assert len(version) == 16 and version.endswith("Z") and version[8] == "T"
+
+
+def test_decrypt_does_not_follow_a_symlinked_directory_out_of_out_dir(tmp_path, encrypted, capsys):
+    enc, key = encrypted
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "tokenizer").symlink_to(elsewhere)
+    assert run("decrypt", enc, out, "--key", key) == 2
+    assert "leads outside" in capsys.readouterr().err
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir()) == ["tokenizer"]
