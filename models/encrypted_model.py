@@ -84,6 +84,23 @@ def source_files(src_dir: Path) -> list[str]:
     return sorted(found, key=lambda p: p.encode("utf-8"))
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for unbuffered reading if it is a regular file (symlinks followed).
+
+    Opened non-blocking first, so that a FIFO planted at a listed name cannot hang the reader
+    before the type check refuses it.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ModelIntegrityError(f"{path} is not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _walk_error(e: OSError) -> None:
     raise ModelInputError(f"cannot list {e.filename}: {e.strerror}")
 
@@ -118,7 +135,7 @@ def encrypt_model(
     with Staging(out_dir, 0o644) as staging:
         for rel in paths:
             src_path = src_dir.joinpath(*rel.split("/"))
-            with src_path.open("rb", buffering=0) as src, staging.open(rel) as dst:
+            with open_regular(src_path) as src, staging.open(rel) as dst:
                 writer = _HashingWriter(dst)
                 size = streaming_aead.encrypt(
                     key, associated_data(model, version, rel), src, writer
@@ -137,23 +154,31 @@ def read_manifest(enc_dir: Path) -> Manifest:
     """Parse ``ENC_DIR/manifest.json``."""
     path = enc_dir / MANIFEST_NAME
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_MANIFEST_BYTES + 1)  # parse_manifest names the size if above
+        with open_regular(path) as f:
+            data = _read_at_most(f, MAX_MANIFEST_BYTES + 1)  # parse_manifest names a larger size
     except FileNotFoundError:
         raise ModelInputError(f"{enc_dir} has no {MANIFEST_NAME}") from None
+    except ModelIntegrityError as e:
+        raise ModelInputError(str(e)) from None
     except OSError as e:
         raise ModelInputError(f"cannot read {path}: {e.strerror}") from None
     return parse_manifest(data)
 
 
+def _read_at_most(f: BinaryIO, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit and (chunk := f.read(limit - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def _open_ciphertext(enc_dir: Path, entry: ManifestFile) -> BinaryIO:
     path = enc_dir.joinpath(*entry.path.split("/"))
     try:
-        return path.open("rb", buffering=0)
+        return open_regular(path)
     except FileNotFoundError:
         raise ModelIntegrityError(f"{entry.path}: listed in the manifest but missing") from None
-    except IsADirectoryError:
-        raise ModelIntegrityError(f"{entry.path}: is a directory, not a file") from None
     except OSError as e:
         raise ModelInputError(f"cannot read {path}: {e.strerror}") from None
 
@@ -258,7 +283,7 @@ def _hash_file(path: Path) -> tuple[int, str]:
     buf = bytearray(streaming_aead.CIPHERTEXT_SEGMENT_SIZE)
     view = memoryview(buf)
     size = 0
-    with path.open("rb", buffering=0) as f:
+    with open_regular(path) as f:
         while n := f.readinto(view):
             h.update(view[:n])
             size += n
@@ -288,6 +313,9 @@ def verify_model(enc_dir: Path, owner_vkey: Ed25519PublicKey | None = None) -> V
             size, digest = _hash_file(path)
         except OSError as e:
             report.checks.append(Check(entry.path, False, f"cannot read: {e.strerror}"))
+            continue
+        except ModelIntegrityError as e:
+            report.checks.append(Check(entry.path, False, str(e)))
             continue
         if size != entry.ciphertext_size:
             report.checks.append(

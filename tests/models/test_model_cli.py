@@ -426,3 +426,22 @@ def test_decrypt_does_not_follow_a_symlinked_directory_out_of_out_dir(tmp_path, 
     assert "leads outside" in capsys.readouterr().err
     assert list(elsewhere.iterdir()) == []
     assert sorted(p.name for p in out.iterdir()) == ["tokenizer"]
+
+
+def test_a_fifo_at_a_listed_name_is_refused_without_hanging(tmp_path, encrypted, capsys):
+    enc, key = encrypted
+    (enc / "quote.hex").unlink()
+    os.mkfifo(enc / "quote.hex")
+    assert run("decrypt", enc, tmp_path / "out", "--key", key) == 1
+    assert "is not a regular file" in capsys.readouterr().err
+    assert_nothing_written(tmp_path / "out")
+    assert run("verify", enc) == 1
+    assert "FAIL  quote.hex:" in capsys.readouterr().out
+
+
+def test_a_directory_at_a_listed_name_is_refused(tmp_path, encrypted, capsys):
+    enc, key = encrypted
+    (enc / "quote.hex").unlink()
+    (enc / "quote.hex").mkdir()
+    assert run("decrypt", enc, tmp_path / "out", "--key", key) == 1
+    assert "is not a regular file" in capsys.readouterr().err
