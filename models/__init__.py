@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .binding import FORMAT, MANIFEST_NAME, associated_data
 from .encrypted_model import (
-    Check,
+    ModelCheck,
     VerifyReport,
     decrypt_model,
     encrypt_model,
@@ -41,12 +41,12 @@ from .manifest import Manifest, ManifestFile, manifest_digest, new_manifest, par
 __all__ = [
     "FORMAT",
     "MANIFEST_NAME",
-    "Check",
     "CiphertextError",
     "ExtendedCiphertext",
     "MalformedCiphertext",
     "Manifest",
     "ManifestFile",
+    "ModelCheck",
     "ModelError",
     "ModelInputError",
     "ModelIntegrityError",

@@ -257,8 +257,12 @@ def decrypt_model(enc_dir: Path, out_dir: Path, key: bytes) -> Manifest:
 
 
 @dataclass(frozen=True)
-class Check:
-    """One line of ``teelog model verify``: what was checked and whether it held."""
+class ModelCheck:
+    """One line of ``teelog model verify``: what was checked and whether it held.
+
+    Not attestation's ``Check`` (``teelog.models`` imports nothing else of ours): these checks
+    only pass or fail, none is a warning or can be skipped.
+    """
 
     name: str
     ok: bool
@@ -271,7 +275,7 @@ class VerifyReport:
 
     manifest: Manifest
     digest: str
-    checks: list[Check] = field(default_factory=list)
+    checks: list[ModelCheck] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -304,28 +308,28 @@ def verify_model(enc_dir: Path, owner_vkey: Ed25519PublicKey | None = None) -> V
     if owner_vkey is not None:
         try:
             manifest.verify_signature(owner_vkey)
-            report.checks.append(Check("signature", True, "signed by the owner's key"))
+            report.checks.append(ModelCheck("signature", True, "signed by the owner's key"))
         except ModelIntegrityError as e:
-            report.checks.append(Check("signature", False, str(e)))
+            report.checks.append(ModelCheck("signature", False, str(e)))
     for entry in manifest.files:
         path = enc_dir.joinpath(*entry.path.split("/"))
         try:
             size, digest = _hash_file(path)
         except OSError as e:
-            report.checks.append(Check(entry.path, False, f"cannot read: {e.strerror}"))
+            report.checks.append(ModelCheck(entry.path, False, f"cannot read: {e.strerror}"))
             continue
         except ModelIntegrityError as e:
-            report.checks.append(Check(entry.path, False, str(e)))
+            report.checks.append(ModelCheck(entry.path, False, str(e)))
             continue
         if size != entry.ciphertext_size:
             report.checks.append(
-                Check(entry.path, False, f"{size} bytes, expected {entry.ciphertext_size}")
+                ModelCheck(entry.path, False, f"{size} bytes, expected {entry.ciphertext_size}")
             )
         elif digest != entry.ciphertext_sha256:
-            report.checks.append(Check(entry.path, False, f"SHA-256 {digest} differs"))
+            report.checks.append(ModelCheck(entry.path, False, f"SHA-256 {digest} differs"))
         else:
-            report.checks.append(Check(entry.path, True, f"SHA-256 {digest}"))
+            report.checks.append(ModelCheck(entry.path, True, f"SHA-256 {digest}"))
     listed = {f.path for f in manifest.files} | {MANIFEST_NAME}
     for rel in sorted(set(_listed_files(enc_dir)) - listed):
-        report.checks.append(Check(rel, False, "not listed in the manifest"))
+        report.checks.append(ModelCheck(rel, False, "not listed in the manifest"))
     return report
