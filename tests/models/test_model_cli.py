@@ -445,3 +445,28 @@ def test_a_directory_at_a_listed_name_is_refused(tmp_path, encrypted, capsys):
     (enc / "quote.hex").mkdir()
     assert run("decrypt", enc, tmp_path / "out", "--key", key) == 1
     assert "is not a regular file" in capsys.readouterr().err
+
+
+def test_an_owner_key_that_is_not_ed25519_is_unusable(tmp_path, model_dir, capsys):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = tmp_path / "p256.pem"
+    pem.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    args = ("--model", "m", "--key-out", tmp_path / "k", "--owner-key", pem)
+    assert run("encrypt", model_dir, tmp_path / "enc", *args) == 2
+    assert "is not an Ed25519 key" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists() and not (tmp_path / "enc").exists()
+
+
+def test_an_owner_vkey_that_is_not_pem_is_unusable(tmp_path, encrypted, capsys):
+    enc, _key = encrypted
+    bad = tmp_path / "vkey"
+    bad.write_bytes(os.urandom(32))
+    assert run("verify", enc, "--owner-vkey", bad) == 2
+    assert "is not a PEM public key" in capsys.readouterr().err
