@@ -7,6 +7,8 @@ import random
 
 import pytest
 import tink
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from teelog.models import streaming_aead as sa
 from teelog.models.errors import (
     ExtendedCiphertext,
@@ -180,3 +182,15 @@ def test_ciphertext_size_counts_header_and_one_tag_per_segment():
     assert sa.ciphertext_size(FIRST + 1) == (1 << 20) + 1 + 16
     with pytest.raises(ValueError):
         sa.ciphertext_size(-1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    base=st.sampled_from([0, FIRST, FIRST + FULL, FIRST + 2 * FULL]),
+    offset=st.integers(min_value=0, max_value=40),
+    ad=st.binary(max_size=64),
+)
+def test_tink_and_teelog_agree_around_every_segment_boundary(base, offset, ad):
+    plaintext = random.Random(base + offset).randbytes(max(0, base - 20 + offset))
+    assert tink_decrypt(KEY, ad, encrypt(plaintext, ad)) == plaintext
+    assert decrypt(tink_encrypt(KEY, ad, plaintext), ad) == plaintext
