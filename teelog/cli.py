@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "teelog.attestation.cli",  # verify
     "teelog.node.cli",  # node
     "teelog.collector.cli",  # collect, import
+    "teelog.broker.cli",  # broker
 )
 
 
