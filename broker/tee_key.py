@@ -14,11 +14,13 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from jwcrypto import jwk
 
 from .errors import KbsError
 
 EC_CURVES = {"P-256": 32, "P-521": 66}  # coordinate length in bytes (RFC 7518 §6.2.1.2)
+_CURVES = {"P-256": ec.SECP256R1, "P-521": ec.SECP521R1}
 EC_ALG = "ECDH-ES+A256KW"
 RSA_ALG = "RSA-OAEP-256"
 MIN_RSA_BITS = 2048
@@ -58,6 +60,12 @@ def parse_tee_key(doc: dict[str, Any]) -> TeeKey:
             if len(_b64url(doc.get(coord), coord)) != EC_CURVES[crv]:
                 raise KbsError("AttestationError", f"tee-pubkey.{coord} is not "
                                f"{EC_CURVES[crv]} bytes for {crv}")
+        x, y = (int.from_bytes(_b64url(doc[c], c), "big") for c in ("x", "y"))
+        try:  # cryptography refuses a point that is not on the curve
+            ec.EllipticCurvePublicNumbers(x, y, _CURVES[crv]()).public_key()
+        except ValueError as exc:
+            raise KbsError("AttestationError", f"tee-pubkey is not a valid EC key: {exc}"
+                           ) from exc
         fields = {"kty": "EC", "crv": crv, "x": doc["x"], "y": doc["y"]}
         chosen = EC_ALG
     elif kty == "RSA":
@@ -74,9 +82,7 @@ def parse_tee_key(doc: dict[str, Any]) -> TeeKey:
     else:
         raise KbsError("AttestationError", f"tee-pubkey: kty {kty!r} not accepted (EC or RSA)")
     try:
-        key = jwk.JWK(**fields)  # an EC point off the curve is refused here (cryptography)
-    except Exception as exc:  # jwcrypto raises ValueError/InvalidJWKValue for bad points
+        key = jwk.JWK(**fields)
+    except Exception as exc:  # jwcrypto's InvalidJWKValue and ValueError
         raise KbsError("AttestationError", f"tee-pubkey is not a valid {kty} key: {exc}") from exc
-    if key.has_private:
-        raise KbsError("AttestationError", "tee-pubkey must be a public key")
     return TeeKey(jwk=dict(doc), key=key, alg=chosen, thumbprint=key.thumbprint())
