@@ -24,6 +24,7 @@ def run_broker(args: argparse.Namespace) -> int:
     """Handler of ``teelog broker``."""
     import uvicorn
     from teelog.attestation import CollateralError
+    from teelog.collector.entries import EntryTooLarge
     from teelog.log import Log, LogError, LogStateError
 
     from .app import create_app
@@ -34,7 +35,8 @@ def run_broker(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         log = Log.open(config.data)
         broker = Broker(config, log)
-    except (ConfigError, CollateralError, LogError, LogStateError) as exc:
+        broker.publish_policies()  # a policy change is itself on the log, before any release
+    except (ConfigError, CollateralError, LogError, LogStateError, EntryTooLarge) as exc:
         print(f"teelog broker: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(create_app(broker), host=args.host, port=args.port, log_level="info")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from teelog.attestation import Check, Collateral
+from teelog.entries.key_policy import encode_key_policy, key_policy_entry
 from teelog.entries.key_release import encode_key_release, key_release_entry
 from teelog.log import Log
 
@@ -101,6 +102,19 @@ class Broker:
 
     # --- the log ----------------------------------------------------------------------------
 
+    def publish_policies(self) -> list[int]:
+        """Append a ``key_policy`` entry per resource (an unchanged one is found, not added);
+        the log indexes, in resource order. Raises the log's error if it cannot take them."""
+        entries = [
+            encode_key_policy(key_policy_entry(
+                broker=self.config.name, resource=r.path, model=r.model, version=r.version,
+                manifest_sha256=r.manifest_sha256, key_id=r.key_id,
+                policy_sha256=r.policy.sha256, policy=r.policy.document,
+            ))
+            for r in self.config.resources
+        ]
+        return self.log.append_many(entries)
+
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), tz=UTC)
 
@@ -120,7 +134,7 @@ class Broker:
             "manifest_sha256": None, "key_id": None, "policy_sha256": None, "tee": None,
             "tee_pubkey_thumbprint": None, "nonce": None, "quote_sha256": None,
             "report_data": None, "evidence_sha256": None, "claims": None,
-            "measurements": None, "status": None, "response_sha256": None,
+            "measurements": None, "evidence_status": None, "response_sha256": None,
         }
         index, size = self._record(decision="denied", failed=_failed(failed),
                                    **{**defaults, **fields})
@@ -209,7 +223,7 @@ class Broker:
             "report_data": evidence.report_data,
             "claims": evidence.claims,
             "measurements": evidence.measurements,
-            "status": evidence.verdict.status,
+            "evidence_status": evidence.verdict.status,
         }
 
     # --- GET /kbs/v0/resource/<repo>/<type>/<tag> -------------------------------------------
@@ -275,7 +289,7 @@ class Broker:
     @staticmethod
     def _token_fields(claims: dict[str, Any]) -> dict[str, Any]:
         keys = ("tee", "insecure", "tee_pubkey_thumbprint", "nonce", "quote_sha256",
-                "report_data", "evidence_sha256", "claims", "measurements", "status")
+                "report_data", "evidence_sha256", "claims", "measurements", "evidence_status")
         return {k: claims.get(k) for k in keys} | {"insecure": claims.get("insecure") is True}
 
     @staticmethod

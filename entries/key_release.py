@@ -51,7 +51,7 @@ def key_release_entry(
     evidence_sha256: str | None,
     claims: dict[str, Any] | None,
     measurements: dict[str, Any] | None,
-    status: str | None,
+    evidence_status: str | None,
     failed: list[dict[str, str]],
     response_sha256: str | None,
 ) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def key_release_entry(
             "claims": claims,
             "measurements": measurements,
         },
-        "status": status,
+        "evidence_status": evidence_status,
         "failed": [{"name": f["name"], "detail": f["detail"]} for f in failed],
         "response_sha256": response_sha256,
     }

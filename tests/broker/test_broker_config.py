@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
-from broker_helpers import SAMPLE_POLICY, write_key
+from broker_helpers import SAMPLE_POLICY, entry_at, make_setup, write_key
 from teelog.broker.config import ConfigError, load_config
 from teelog.broker.manifest import key_id, manifest_digest
+from teelog.broker.policy import load_policy
+from teelog.broker.service import Broker
 
 from teelog.cli import main
 
@@ -94,3 +97,19 @@ def test_teelog_broker_exits_2_without_a_log(tmp_path, capsys):
     _files(tmp_path)
     assert main(["broker", "--config", str(tmp_path / "broker.toml")]) == 2
     assert "holds no log" in capsys.readouterr().err
+
+
+def test_policies_are_logged_once_and_again_when_they_change(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    (first,) = s.broker.publish_policies()
+    assert s.broker.publish_policies() == [first]  # a restart with the same policy
+    entry = entry_at(s.log, first)
+    assert entry["type"] == "key_policy" and entry["policy"] == SAMPLE_POLICY
+    assert entry["policy_sha256"] == s.broker.config.resources[0].policy.sha256
+    changed = {**SAMPLE_POLICY, "allow_insecure_sample": False}
+    (tmp_path / "policy.json").write_text(json.dumps(changed))
+    config = s.broker.config
+    resource = replace(config.resources[0], policy=load_policy(tmp_path / "policy.json"))
+    restarted = Broker(replace(config, resources=(resource,)), s.log, clock=s.clock)
+    (second,) = restarted.publish_policies()
+    assert second > first and entry_at(s.log, second)["policy"] == changed

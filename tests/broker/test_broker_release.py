@@ -46,7 +46,7 @@ def test_sample_release_decrypts_with_the_ephemeral_key_and_is_logged_first(tmp_
     entry = json.loads(raw)
     assert entry["type"] == "key_release" and entry["decision"] == "released"
     assert entry["insecure"] is True and entry["requester"]["tee"] == "sample"
-    assert entry["status"] == "unverifiable"  # sample evidence is never verified
+    assert entry["evidence_status"] == "unverifiable"  # sample evidence is never verified
     assert entry["resource"] == RESOURCE and entry["reason"] is None
     assert entry["response_sha256"] == hashlib.sha256(r.content).hexdigest()
     assert entry["requester"]["tee_pubkey_thumbprint"] == guest.private.thumbprint()

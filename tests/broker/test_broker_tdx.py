@@ -103,7 +103,7 @@ def _verified_claims(s, guest, quote, now):
     assert evidence.verdict.check("tdx.quote").status == "pass"
     return s.broker.tokens.issue({
         "tee": "tdx", "claims": evidence.claims, "tee-pubkey": guest.public,
-        "tee_pubkey_thumbprint": guest.private.thumbprint(), "status": "verified",
+        "tee_pubkey_thumbprint": guest.private.thumbprint(), "evidence_status": "verified",
     })
 
 

@@ -13,7 +13,7 @@ FIELDS = dict(
     resource="acme/mk/v1", model="m", version="1", manifest_sha256="aa" * 32,
     key_id="bb" * 32, policy_sha256="cc" * 32, tee="tdx", tee_pubkey_thumbprint="t",
     nonce="n", quote_sha256="dd" * 32, report_data="ee" * 64, evidence_sha256="ff" * 32,
-    claims={"tee": "tdx"}, measurements={"mrtd": "00"}, status="verified",
+    claims={"tee": "tdx"}, measurements={"mrtd": "00"}, evidence_status="verified",
 )
 
 
@@ -24,7 +24,7 @@ def test_a_denial_names_its_first_failed_check_as_reason_and_keeps_every_field()
     assert entry["reason"] == "policy.conditions"
     assert entry["decided_at"] == "2026-04-15T12:00:00Z"
     assert set(entry) == {"type", "v", "broker", "decided_at", "decision", "reason", "insecure",
-                          "resource", "model", "policy_sha256", "requester", "status",
+                          "resource", "model", "policy_sha256", "requester", "evidence_status",
                           "failed", "response_sha256"}
     assert set(entry["model"]) == {"name", "version", "manifest_sha256", "key_id"}
     assert encode_key_release(entry) == rfc8785.dumps(entry)
