@@ -238,3 +238,38 @@ def test_wrong_protocol_version_and_tee_are_refused_at_auth(tmp_path):
     assert r.status_code == 401 and "snp" in r.json()["detail"]
     r = s.client.post("/kbs/v0/auth", content=b"{not json")
     assert r.status_code == 401 and r.json()["type"].endswith("/SerdeError")
+
+
+def test_a_weak_tee_pubkey_is_a_logged_denial_at_attest(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    guest = Guest(s.client, rsa=True)
+    guest.public = {**guest.public, "alg": "RSA1_5"}
+    guest.auth()
+    entry = _denial(s, guest.attest())
+    assert failed_names(entry) == ["kbs.tee_pubkey"]
+    assert entry["requester"]["tee_pubkey_thumbprint"] is None
+
+
+def test_init_data_is_refused_not_ignored(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    guest = Guest(s.client)
+    guest.auth()
+    body = {
+        "init-data": {"format": "toml", "body": "x = 1"},
+        "runtime-data": {"nonce": guest.nonce, "tee-pubkey": guest.public},
+        "tee-evidence": {"primary_evidence": guest.sample_evidence(), "additional_evidence": ""},
+    }
+    entry = _denial(s, s.client.post("/kbs/v0/attest", content=json.dumps(body)))
+    assert failed_names(entry) == ["kbs.init_data"]
+
+
+def test_bearer_token_alone_releases_to_the_attested_key(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    guest = Guest(s.client)
+    guest.auth()
+    token = guest.attest().json()["token"]
+    r = Guest(TestClient(s.client.app)).fetch(token=token)  # no cookie
+    assert r.status_code == 200
+    jwe_token = jwe.JWE()
+    jwe_token.deserialize(compact_of(r.json()), key=guest.private)
+    assert jwe_token.payload == s.key
