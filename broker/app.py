@@ -16,6 +16,7 @@ Starlette runs them in its thread pool and the log append may block.
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -47,7 +48,6 @@ async def _body(request: Request) -> bytes:
 
 def create_app(broker: Broker) -> Starlette:
     """The Starlette app serving ``broker``."""
-    from starlette.concurrency import run_in_threadpool
 
     async def auth(request: Request) -> Response:
         try:

@@ -201,7 +201,7 @@ class Broker:
             "tee_pubkey_thumbprint": key.thumbprint,
             "nonce": session.nonce,
             "evidence_sha256": evidence_blob,
-            **{k: v for k, v in self._evidence_fields(evidence).items()},
+            **self._evidence_fields(evidence),
         })
         self.sessions.attested(session, token, key.thumbprint)
         return session, token

@@ -273,3 +273,37 @@ def test_bearer_token_alone_releases_to_the_attested_key(tmp_path):
     jwe_token = jwe.JWE()
     jwe_token.deserialize(compact_of(r.json()), key=guest.private)
     assert jwe_token.payload == s.key
+
+
+def test_additional_evidence_that_is_not_json_is_refused(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    guest = Guest(s.client)
+    guest.auth()
+    entry = _denial(s, guest.attest(additional="{not json"))
+    assert failed_names(entry) == ["evidence.additional"]
+
+
+def test_sample_report_data_of_the_wrong_size_is_refused(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    guest = Guest(s.client)
+    guest.auth()
+    primary = {"svn": "1", "report_data": base64.b64encode(b"\x00" * 48).decode()}
+    entry = _denial(s, guest.attest(primary))
+    assert failed_names(entry) == ["binding.report_data"]
+    assert "48 bytes" in entry["failed"][0]["detail"]
+
+
+def test_a_key_file_opened_up_after_start_is_not_released(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    guest = Guest(s.client)
+    guest.auth()
+    assert guest.attest().status_code == 200
+    (tmp_path / "model.key").chmod(0o644)
+    entry = _denial(s, guest.fetch())
+    assert failed_names(entry) == ["kbs.release"] and "0644" in entry["failed"][0]["detail"]
+
+
+def test_an_oversized_body_is_refused(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    r = s.client.post("/kbs/v0/auth", content=b" " * (8 * 2**20 + 1))
+    assert r.status_code == 401 and r.json()["type"].endswith("/SerdeError")

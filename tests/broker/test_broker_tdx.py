@@ -168,3 +168,63 @@ def test_without_collateral_a_real_quote_is_refused_for_its_unchecked_signature(
     entry = entry_at(s.log, int(r.headers["Teelog-Entry-Index"]))
     assert {"tdx.quote", "tdx.collateral", "binding.report_data"} <= set(failed_names(entry))
     assert "tdx.mrtd" not in entry["requester"]["claims"]
+
+
+NEARMPC = json.loads((DATA / "reports" / "nearmpc_public_data_2026-08.json").read_text())
+NEARMPC_TCB = NEARMPC["tee_participant_info"]["Dstack"]["tcb_info"]
+NEARMPC_QUOTE = (TDX / "nearmpc_2026_tdx_v4.quote.bin").read_bytes()
+NEARMPC_NOW = 1787894484.0  # UpToDate with nearmpc_2026_tdx_v4.collateral.json
+
+
+def _with_log(quote: bytes, log) -> dict:
+    return {"quote": base64.b64encode(quote).decode(),
+            "cc_eventlog": base64.b64encode(json.dumps(log).encode()).decode()}
+
+
+def _nearmpc_entry(tmp_path, log):
+    s = _tdx_setup(tmp_path, ALLOW_MRTD, now=NEARMPC_NOW, collateral="nearmpc_2026_tdx_v4")
+    guest = Guest(s.client, tee="tdx")
+    guest.auth()
+    r = guest.attest(_with_log(NEARMPC_QUOTE, log))
+    return entry_at(s.log, int(r.headers["Teelog-Entry-Index"]))
+
+
+def test_a_dstack_event_log_that_replays_gives_the_identity_claims(tmp_path):
+    entry = _nearmpc_entry(tmp_path, NEARMPC_TCB["event_log"])
+    assert failed_names(entry) == ["binding.report_data"]
+    claims = entry["requester"]["claims"]
+    assert claims["compose_hash"] == NEARMPC_TCB["compose_hash"]
+    app_id = next(e for e in NEARMPC_TCB["event_log"] if e["event"] == "app-id")
+    assert claims["app_id"] == app_id["event_payload"]
+    assert "os_image_hash" not in claims  # this dstack log has no os-image-hash event
+    assert claims["tdx.rtmr3"] == NEARMPC_TCB["rtmr3"]
+
+
+def test_a_tampered_event_log_is_refused_and_gives_no_identity_claims(tmp_path):
+    log = json.loads(json.dumps(NEARMPC_TCB["event_log"]))
+    event = next(e for e in log if e.get("event") == "compose-hash")
+    event["event_payload"] = "00" * 32
+    entry = _nearmpc_entry(tmp_path, log)
+    assert "eventlog.rtmr" in failed_names(entry)
+    assert "compose_hash" not in entry["requester"]["claims"]
+
+
+def test_a_binary_ccel_is_not_replayed_and_gives_no_identity_claims(tmp_path):
+    s = _tdx_setup(tmp_path, ALLOW_MRTD, now=NEARMPC_NOW, collateral="nearmpc_2026_tdx_v4")
+    guest = Guest(s.client, tee="tdx")
+    guest.auth()
+    primary = {"quote": base64.b64encode(NEARMPC_QUOTE).decode(),
+               "cc_eventlog": base64.b64encode(b"TCG binary CCEL \x00\x01").decode()}
+    entry = entry_at(s.log, int(guest.attest(primary).headers["Teelog-Entry-Index"]))
+    assert failed_names(entry) == ["binding.report_data"]
+    assert "compose_hash" not in entry["requester"]["claims"]
+
+
+def test_an_sgx_quote_cannot_attest_a_td(tmp_path):
+    s = _tdx_setup(tmp_path, ALLOW_MRTD, now=1751624924.0, collateral="dcapqvl_sgx_v3")
+    guest = Guest(s.client, tee="tdx")
+    guest.auth()
+    r = guest.attest(_primary((TDX / "dcapqvl_sgx_v3.quote.bin").read_bytes()))
+    entry = entry_at(s.log, int(r.headers["Teelog-Entry-Index"]))
+    assert any(f["name"] == "binding.report_data" and "SGX" in f["detail"]
+               for f in entry["failed"])
