@@ -154,8 +154,8 @@ def _devices(
         return measurements
     try:
         devices = json.loads(text)
-    except ValueError as exc:
-        verdict.add("evidence.additional", "fail", f"additional_evidence is not JSON: {exc}")
+    except (ValueError, RecursionError) as exc:
+        verdict.add("evidence.additional", "fail", f"additional_evidence is not JSON: {exc!r}")
         return measurements
     if not isinstance(devices, dict):
         verdict.add("evidence.additional", "fail", "additional_evidence must be a JSON object")

@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import rfc8785
+
 from .errors import KbsError
 
 PROTOCOL_VERSION = "0.4.0"  # Trustee's server demands exactly this (kbs backend.rs)
@@ -35,6 +37,8 @@ def json_object(body: bytes, what: str) -> dict[str, Any]:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _serde(f"{what} body is not JSON: {exc}") from exc
+    except RecursionError:
+        raise _serde(f"{what} body is nested too deeply") from None
     if not isinstance(doc, dict):
         raise _serde(f"{what} body must be a JSON object")
     return doc
@@ -123,6 +127,11 @@ class Attestation:
         additional = evidence.get("additional_evidence", "")
         if not isinstance(additional, str):
             raise _serde("tee-evidence.additional_evidence must be a string (JSON text or \"\")")
+        try:  # the binding hashes runtime-data as RFC 8785 JSON: it must have one
+            rfc8785.dumps(runtime)
+        except (rfc8785.CanonicalizationError, RecursionError) as exc:
+            raise _serde(f"runtime-data has no RFC 8785 form (integers beyond 2^53, NaN, or "
+                         f"too deep): {exc}") from None
         return cls(
             runtime_data=RuntimeData(
                 nonce=_string(runtime, "nonce", "runtime-data."),

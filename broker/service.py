@@ -197,7 +197,7 @@ class Broker:
             raise self._deny("AttestationError", refusals, **fields)
         token = self.tokens.issue({
             "sid": session.id,
-            "tee-pubkey": att.runtime_data.tee_pubkey,
+            "tee-pubkey": key.public,
             "tee_pubkey_thumbprint": key.thumbprint,
             "nonce": session.nonce,
             "evidence_sha256": evidence_blob,

@@ -28,9 +28,10 @@ MIN_RSA_BITS = 2048
 
 @dataclass(frozen=True, slots=True)
 class TeeKey:
-    """A checked TEE public key: the JWK as sent, its jwcrypto form, alg and thumbprint."""
+    """A checked TEE public key: its public members (with ``alg``), jwcrypto form, alg and
+    thumbprint. The binding hashes the JWK *as sent*; tokens carry only :attr:`public`."""
 
-    jwk: dict[str, Any]
+    public: dict[str, Any]
     key: jwk.JWK
     alg: str
     thumbprint: str
@@ -85,4 +86,5 @@ def parse_tee_key(doc: dict[str, Any]) -> TeeKey:
         key = jwk.JWK(**fields)
     except Exception as exc:  # jwcrypto's InvalidJWKValue and ValueError
         raise KbsError("AttestationError", f"tee-pubkey is not a valid {kty} key: {exc}") from exc
-    return TeeKey(jwk=dict(doc), key=key, alg=chosen, thumbprint=key.thumbprint())
+    return TeeKey(public={**fields, "alg": chosen}, key=key, alg=chosen,
+                  thumbprint=key.thumbprint())

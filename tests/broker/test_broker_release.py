@@ -307,3 +307,28 @@ def test_an_oversized_body_is_refused(tmp_path):
     s = make_setup(tmp_path, SAMPLE_POLICY)
     r = s.client.post("/kbs/v0/auth", content=b" " * (8 * 2**20 + 1))
     assert r.status_code == 401 and r.json()["type"].endswith("/SerdeError")
+
+
+def test_hostile_runtime_data_is_refused_cleanly(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    guest = Guest(s.client)
+    guest.auth()
+    evidence = guest.sample_evidence()  # the hostile members have no RFC 8785 form to bind
+    r = guest.attest(evidence, pubkey={**guest.public, "big": 2**60})
+    assert r.status_code == 401 and r.json()["type"].endswith("/SerdeError"), r.text
+    deep = {**guest.public, "deep": json.loads("[" * 900 + "]" * 900)}
+    entry = _denial(s, guest.attest(evidence, pubkey=deep))  # canonicalisable, not bound
+    assert "binding.report_data" in failed_names(entry)
+    r = s.client.post("/kbs/v0/attest", content=b"[" * 100_000)
+    assert r.status_code == 401 and r.json()["type"].endswith("/SerdeError")
+
+
+def test_the_token_carries_only_the_public_key_members(tmp_path):
+    s = make_setup(tmp_path, SAMPLE_POLICY)
+    guest = Guest(s.client)
+    guest.public = {**guest.public, "kid": "x" * 1000}
+    guest.auth()
+    token = guest.attest().json()["token"]
+    claims = s.broker.tokens.verify(token)
+    assert set(claims["tee-pubkey"]) == {"kty", "crv", "x", "y", "alg"}
+    assert guest.fetch(token=token).status_code == 200
