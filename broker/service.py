@@ -193,8 +193,9 @@ class Broker:
         self._store_collateral(evidence)
         fields.update(self._evidence_fields(evidence))
         refusals += gate_failures(evidence)
-        if refusals or key is None:
+        if refusals:
             raise self._deny("AttestationError", refusals, **fields)
+        assert key is not None  # a key that did not parse is a refusal above
         token = self.tokens.issue({
             "sid": session.id,
             "tee-pubkey": key.public,
