@@ -9,6 +9,7 @@ import sys
 import time
 
 import httpx
+import pytest
 from broker_helpers import SAMPLE_POLICY, write_key
 from teelog.log import Log
 
@@ -19,6 +20,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_teelog_broker_serves_auth_after_logging_its_policy(tmp_path):
     log = Log.create(tmp_path / "data", origin="example.org/broker-cli")
     log.close()
