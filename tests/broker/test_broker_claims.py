@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from teelog.attestation import Check
+from datetime import UTC, datetime
+
+import pytest
+from teelog.attestation import Check, Collateral
 from teelog.broker.claims import claims_of, verified_gpus
+from teelog.broker.errors import KbsError
+from teelog.broker.evidence import verify_evidence
+from teelog.broker.protocol import Attestation
 
 M = {"mrtd": "11", "rtmr0": "a0", "rtmr1": "a1", "rtmr2": "a2", "rtmr3": "a3",
      "mr_config_id": "cc", "tcb_status": "OutOfDate", "compose_hash": "ch", "app_id": "ai",
@@ -45,3 +51,12 @@ def test_a_gpu_listed_twice_does_not_count():
     checks = [*_gpu(0), Check("gpu.evidence[1]", "warn", "same device"), Check(
         "gpu.chain[1]", "pass", ""), Check("gpu.nonce[1]", "pass", "")]
     assert verified_gpus(checks) == {0}
+
+
+def test_evidence_of_a_tee_teelog_does_not_verify_is_refused():
+    att = Attestation.from_json({
+        "runtime-data": {"nonce": "n", "tee-pubkey": {"kty": "EC"}},
+        "tee-evidence": {"primary_evidence": {}, "additional_evidence": ""},
+    })
+    with pytest.raises(KbsError, match="snp"):
+        verify_evidence("snp", att, nonce="n", at=datetime.now(UTC), collateral=Collateral())
