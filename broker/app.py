@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .errors import KbsError
+from .protocol import TokenResponse
 from .service import Broker, Denied
 from .sessions import COOKIE
 
@@ -67,7 +68,7 @@ def create_app(broker: Broker) -> Starlette:
             )
         except KbsError as exc:
             return _error(exc)
-        response = JSONResponse({"token": token})
+        response = JSONResponse(TokenResponse(token).to_json())
         response.set_cookie(COOKIE, session.id, max_age=int(broker.sessions.ttl),
                             httponly=True, samesite="strict")
         return response
