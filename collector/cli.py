@@ -173,8 +173,8 @@ _HEX64 = re.compile(r"\A[0-9a-fA-F]{64}\Z")
 def import_command(args: argparse.Namespace) -> int:
     from teelog.attestation.collateral import Collateral
     from teelog.attestation.errors import CollateralError
+    from teelog.attestation.times import parse_time
 
-    from .entries import parse_time
     from .importer import ReportFileError, import_reports
     from .models import create_tables
     from .poll import Recorder, system_clock

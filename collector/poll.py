@@ -19,18 +19,20 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from teelog.attestation.measurements import Change
+from teelog.entries.attestation import attestation_entry, encode_attestation
+from teelog.entries.changes import compare_summaries, summary_of
+from teelog.entries.verdict import Verification
 
 from .appender import GroupAppender
-from .changes import Change, compare_summaries, summary_of
 from .clients import NodeError, Report, ReportClient
 from .config import NodeConfig
-from .entries import attestation_entry, encode_attestation
 from .models import (
     CollectorChange,
     CollectorChangeEvent,
@@ -56,15 +58,6 @@ class LogLike(Protocol):
 
     @property
     def blobs(self) -> Any: ...
-
-
-@dataclass(slots=True)
-class Verification:
-    """What the recorder needs of a verification: verdict JSON per attestation + collateral."""
-
-    attestations: list[dict[str, Any]]
-    collateral_used: dict[str, bytes] = field(default_factory=dict)
-    error: str | None = None  # the report could not be read at all
 
 
 # (the report: its exact bytes (or parsed JSON), the nonce sent or None, verification time)

@@ -27,11 +27,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 from teelog.attestation.verdict import Check, status_of
+from teelog.entries.receipt import encode_receipt, receipt_entry
 
 from .appender import GroupAppender
 from .clients import NodeError, NoReceiptsFeed, ReceiptPage, ReceiptsClient
 from .config import NodeConfig
-from .entries import encode_receipt, receipt_entry
 from .models import (
     CollectorNode,
     CollectorReceipt,

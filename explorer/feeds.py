@@ -1,7 +1,7 @@
 """Atom feeds (RFC 4287) of measurement changes: all nodes, and one per node.
 
 Built from the explorer's own index (``explorer_changes``), which is derived from the log with
-the collector's definition of a change (``collector.changes.compare_summaries``), not from the
+the one definition of a change (``entries.changes.compare_summaries``), not from the
 collector's tables: the explorer reads the log alone so that every replica serves the same feed,
 consistent with its ``/changes`` page and node timelines.
 

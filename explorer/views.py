@@ -12,10 +12,12 @@ import json
 from typing import Any
 
 from flask import request
+from teelog.entries.attestation import attestations_of
+from teelog.entries.receipt import receipt_attestation_index
 from teelog.log.proof_bundle import format_tlog_proof
 
 from .app import Explorer, explorer
-from .entry_view import EntryView, attestations_of, parse_entry, receipt_attestation_index
+from .entry_view import EntryView, parse_entry
 from .logview import (
     CheckpointInfo,
     TreeView,

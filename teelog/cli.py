@@ -17,7 +17,8 @@ from teelog import __version__
 # Order is the order of ``teelog --help``: the main job first, then the parts.
 _COMMAND_MODULES = (
     "teelog.demo",  # demo: the main job
-    "teelog.explorer.cli",  # serve, monitor
+    "teelog.explorer.cli",  # serve
+    "teelog.monitor.cli",  # monitor
     "teelog.log.cli",  # log init|vkey|append|prove|verify
     "teelog.attestation.cli",  # verify
     "teelog.node.cli",  # node

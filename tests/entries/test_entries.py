@@ -8,16 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 import rfc8785
-from teelog.collector.entries import (
-    MAX_ENTRY_BYTES,
-    attestation_entry,
-    encode_attestation,
-    encode_receipt,
-    parse_time,
-    receipt_entry,
-    rfc3339,
-    worst_status,
-)
+from teelog.attestation.times import parse_time, rfc3339
+from teelog.attestation.verdict import worst_status
+from teelog.entries.attestation import attestation_entry, encode_attestation
+from teelog.entries.encoding import MAX_ENTRY_BYTES
+from teelog.entries.receipt import encode_receipt, receipt_entry
 
 T = datetime(2026, 4, 3, 12, 0, 0, 500000, tzinfo=UTC)
 

@@ -1,4 +1,7 @@
-"""Change detection: what differs between a node's attestation and its previous one.
+"""The change rule: what differs between a node's attestation entry and its previous one.
+
+This is the one definition: the collector alerts on these changes, the explorer's timeline and
+feeds show them, and the monitor alerts on them.
 
 A change is any of (issue 5, "Measurement changes and alerts"):
 
@@ -11,34 +14,85 @@ A change is any of (issue 5, "Measurement changes and alerts"):
 Attestations of the two entries are paired by role and model (and their order among equals).
 A field is named ``<role>[<model>].<path>`` (``model[openai/gpt-oss-120b].compose_hash``), or
 ``<role>.<path>`` when the attestation names no model.
+
+Entries are read as untrusted input: :func:`summary_of` first reduces an entry to the
+documented shape (docs/entries.md), a field of the wrong type read as ``null``, so that no
+entry in the log can break a reader.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from teelog.attestation.measurements import Change, Measurements, diff_measurements
+from teelog.attestation.measurements import (
+    GPU_FIELDS,
+    SCALAR_FIELDS,
+    Change,
+    Measurements,
+    diff_measurements,
+)
+from teelog.attestation.verdict import STATUSES, is_worse
 
-from .entries import is_worse
+from .attestation import attestations_of
 
 
-def summary_of(entry: dict[str, Any]) -> dict[str, Any]:
-    """The comparable part of an ``attestation`` entry (no checks, no times, no nonce)."""
-    return {
-        "status": entry["status"],
-        "attestations": [
+def sanitised(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` reduced to the documented measurement fields with the documented types."""
+    out: dict[str, Any] = {}
+    for name in SCALAR_FIELDS:
+        value = obj.get(name)
+        out[name] = value if isinstance(value, str) else None
+    advisories = obj.get("advisory_ids")
+    out["advisory_ids"] = (
+        [a for a in advisories if isinstance(a, str)] if isinstance(advisories, list) else []
+    )
+    gpus = []
+    raw_gpus = obj.get("gpus")
+    for position, gpu in enumerate(raw_gpus if isinstance(raw_gpus, list) else []):
+        if not isinstance(gpu, dict):
+            continue
+        index = gpu.get("index")
+        gpus.append(
             {
-                "role": a.get("role"),
-                "model": a.get("model"),
-                "signing_address": a.get("signing_address"),
-                "signing_algo": a.get("signing_algo"),
-                "status": a.get("status"),
-                "measurements": a.get("measurements"),
+                "index": index
+                if isinstance(index, int) and not isinstance(index, bool)
+                else position,
+                **{
+                    k: gpu.get(k) if isinstance(gpu.get(k), str) else None
+                    for k in GPU_FIELDS
+                },
             }
-            for a in entry["attestations"]
-        ],
-    }
+        )
+    out["gpus"] = gpus
+    return out
+
+
+def summary_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The comparable part of an attestation entry (no checks, no times, no nonce), with every
+    field reduced to its documented type."""
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) else None
+
+    def status(value: Any) -> str:
+        return value if value in STATUSES else "unverifiable"
+
+    items = []
+    for att in attestations_of(doc):
+        meas = att.get("measurements")
+        items.append(
+            {
+                "role": text(att.get("role")),
+                "model": text(att.get("model")),
+                "signing_address": text(att.get("signing_address")),
+                "signing_algo": text(att.get("signing_algo")),
+                "status": status(att.get("status")),
+                "measurements": sanitised(meas) if isinstance(meas, dict) else None,
+            }
+        )
+    return {"status": status(doc.get("status")), "attestations": items}
 
 
 def _keyed(attestations: list[dict[str, Any]]) -> dict[tuple[Any, Any, int], dict[str, Any]]:
@@ -103,3 +157,14 @@ def compare_summaries(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     if not a and not b and is_worse(old.get("status"), new.get("status") or "unverifiable"):
         changes.append(Change("status", old.get("status"), new.get("status")))
     return changes
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def changes_between(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(field, old, new)`` for each change between two summaries (values as text or None)."""
+    return [(c.field, _text(c.old), _text(c.new)) for c in compare_summaries(old, new)]

@@ -20,15 +20,16 @@ from typing import Any
 
 import pytest
 from teelog.attestation import Measurements
-from teelog.collector.entries import attestation_entry, canonical, encode_attestation
-from teelog.explorer.monitor import Monitor, MonitorError
-from teelog.explorer.monitor_alerts import DeliveryError, ExecSink, WebhookSink
-from teelog.explorer.monitor_source import HttpLog
-from teelog.explorer.monitor_state import StateError, evidence_dir, load_state
+from teelog.entries.attestation import attestation_entry, encode_attestation
+from teelog.entries.encoding import canonical
 from teelog.log.checkpoint import Checkpoint
 from teelog.log.merkle import leaf_hash
 from teelog.log.note import Ed25519Signer
 from teelog.log.tiles import BundleBuilder, TileBuilder, encode_bundle
+from teelog.monitor.alerts import DeliveryError, ExecSink, WebhookSink
+from teelog.monitor.follow import Monitor, MonitorError
+from teelog.monitor.source import HttpLog
+from teelog.monitor.state import StateError, evidence_dir, load_state
 
 REPO = Path(__file__).resolve().parents[2]
 NEAR_BUNDLE = REPO / "tests/data/gpu/nearai-cloud-gpt-oss-120b-2026-04/attestation_report.json"
@@ -418,7 +419,7 @@ def _swap_rtmr3(attestations):
 
 
 def test_genuine_verdict_re_verifies_offline_without_alert(server, signer, tmp_path):
-    from teelog.explorer.monitor import reverify_with_teelog
+    from teelog.monitor.follow import reverify_with_teelog
 
     log = ServedLog(signer)
     log.append(near_entry(log))
@@ -436,7 +437,7 @@ def test_genuine_verdict_re_verifies_offline_without_alert(server, signer, tmp_p
 def test_logged_verdict_that_re_verification_contradicts_alerts(
     server, signer, tmp_path, tamper, says
 ):
-    from teelog.explorer.monitor import reverify_with_teelog
+    from teelog.monitor.follow import reverify_with_teelog
 
     log = ServedLog(signer)
     log.append(near_entry(log), near_entry(log, tamper))
@@ -448,7 +449,7 @@ def test_logged_verdict_that_re_verification_contradicts_alerts(
 
 
 def test_missing_report_blob_is_reported_as_unverifiable(server, signer, tmp_path):
-    from teelog.explorer.monitor import reverify_with_teelog
+    from teelog.monitor.follow import reverify_with_teelog
 
     log = ServedLog(signer)
     log.append(near_entry(log))
@@ -464,8 +465,8 @@ def signed_receipt(seq: int, *, forged: bool = False) -> bytes:
     logged with the checks of a genuine one."""
     from eth_account import Account
     from eth_account.messages import encode_defunct
-    from teelog.collector.entries import receipt_entry
-    from teelog.collector.verification import receipt_signature_checks
+    from teelog.entries.receipt import receipt_entry
+    from teelog.entries.verdict import receipt_signature_checks
 
     node_key = Account.from_key(b"\x11" * 32)
     text = f"{seq:064x}:" + "b2" * 32
@@ -500,7 +501,7 @@ def signed_receipt(seq: int, *, forged: bool = False) -> bytes:
 
 
 def test_receipt_signatures_are_re_verified(server, signer, tmp_path):
-    from teelog.explorer.monitor import reverify_with_teelog
+    from teelog.monitor.follow import reverify_with_teelog
 
     log = ServedLog(signer)
     log.append(signed_receipt(0), signed_receipt(1, forged=True), signed_receipt(2))
@@ -567,7 +568,7 @@ def main(argv: list[str]) -> int:
     """``teelog <argv>`` with the monitor's subcommand registered as teelog.cli does."""
     import argparse
 
-    from teelog.explorer import monitor_cli
+    from teelog.monitor import cli as monitor_cli
 
     parser = argparse.ArgumentParser(prog="teelog")
     monitor_cli.register(parser.add_subparsers())
@@ -600,30 +601,3 @@ def test_cli_once_follows_the_log_and_alerts_to_a_webhook(server, signer, tmp_pa
     assert main(argv) == 0
     assert len(server.hooks) == 1
     assert main([*argv[:3], "--vkey", "not-a-key", *argv[5:]]) == 2
-
-
-# --- against the explorer -------------------------------------------------------------------------
-
-
-def test_monitor_audits_the_explorer_served_log_of_real_data_without_alerts(app, built, tmp_path):
-    """The explorer's /log/ (tiles, bundles, blobs) of the real NEAR AI bundle and receipts:
-    every verdict re-verifies offline to what was logged."""
-    from teelog.explorer.monitor import reverify_with_teelog
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        sink = Sink()
-        mon = Monitor(
-            HttpLog(f"http://127.0.0.1:{server.server_port}/log/"),
-            built.log.vkey,
-            tmp_path / "s.json",
-            sink,
-            reverify=reverify_with_teelog,
-        )
-        result = mon.poll()
-    finally:
-        server.shutdown()
-    assert result.size == built.log.checkpoint().size == result.entries_read
-    assert sink.alerts == []

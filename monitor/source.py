@@ -11,8 +11,7 @@ import hashlib
 from collections.abc import Iterator
 
 import httpx
-
-from ..log.tiles import TILE_WIDTH, TileError, TileReader, split_hashes
+from teelog.log.tiles import TILE_WIDTH, TileError, TileReader, split_hashes
 
 MAX_CHECKPOINT_BYTES = 1 << 20
 

@@ -1,4 +1,4 @@
-"""``teelog monitor``: the command line of :mod:`teelog.explorer.monitor` (docs/monitor.md)."""
+"""``teelog monitor``: the command line of :mod:`teelog.monitor.follow` (docs/monitor.md)."""
 
 from __future__ import annotations
 
@@ -69,9 +69,9 @@ def run_monitor(args: argparse.Namespace) -> int:
     """Handler of ``teelog monitor``; exit 2 on unusable arguments or state."""
     import logging
 
-    from .monitor import Monitor, MonitorError, reverify_with_teelog
-    from .monitor_alerts import AlertSink, ExecSink, StreamSink, WebhookSink
-    from .monitor_source import HttpLog
+    from .alerts import AlertSink, ExecSink, StreamSink, WebhookSink
+    from .follow import Monitor, MonitorError, reverify_with_teelog
+    from .source import HttpLog
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.interval <= 0:

@@ -34,13 +34,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
-from ..log.merkle import EMPTY_ROOT, CompactRange, ProofError, leaf_hash, verify_consistency
-from ..log.note import Ed25519Verifier, NoteError, parse_vkey
-from ..log.tiles import TileError
-from .monitor_alerts import AlertSink, DeliveryError
-from .monitor_source import HttpLog, SourceError
-from .monitor_state import (
+from teelog.log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from teelog.log.merkle import EMPTY_ROOT, CompactRange, ProofError, leaf_hash, verify_consistency
+from teelog.log.note import Ed25519Verifier, NoteError, parse_vkey
+from teelog.log.tiles import TileError
+
+from .alerts import AlertSink, DeliveryError
+from .source import HttpLog, SourceError
+from .state import (
     NodeView,
     evidence_dir,
     load_state,
@@ -66,18 +67,17 @@ Reverify = Callable[[bytes, list[bytes], str | None, datetime], list[dict[str, A
 def reverify_with_teelog(
     report: bytes, collateral: list[bytes], nonce: str | None, at: datetime
 ) -> list[dict[str, Any]]:
-    """Re-verify a report exactly as the collector did (``collector.verification``), offline:
+    """Re-verify a report exactly as the collector did (``entries.verdict``), offline:
     only the logged collateral blobs are used, never a PCCS."""
     from teelog.attestation.collateral import Collateral, load_collateral
-    from teelog.collector.verification import report_verifier
+    from teelog.entries.verdict import verify_report_bytes
 
     docs = [load_collateral(blob) for blob in collateral]
     try:
         doc: Any = json.loads(report)
     except ValueError:
         doc = report
-    verify = report_verifier(Collateral(docs))
-    return verify(doc, nonce, at).attestations
+    return verify_report_bytes(Collateral(docs), doc, nonce, at).attestations
 
 
 def _now() -> str:
@@ -282,10 +282,10 @@ class Monitor:
         ]
 
     def _check_receipt(self, index: int, entry: dict[str, Any]) -> list[dict[str, Any]]:
-        """Re-check a receipt's signatures over its text (``collector.verification``, as the
+        """Re-check a receipt's signatures over its text (``entries.verdict``, as the
         collector did); an event if a logged signature check's status differs from the
         recomputed one. Signer vouching needs the node's attestations and is not re-checked."""
-        from teelog.collector.verification import receipt_signature_checks
+        from teelog.entries.verdict import receipt_signature_checks
 
         try:
             sigs = entry.get("signatures") or {}
@@ -450,7 +450,7 @@ def verdict_differences(
     Compared per attestation, in order: role, model, signing address (case-insensitive),
     status and measurements; and the entry's overall status (the worst of them).
     """
-    from teelog.collector.entries import worst_status
+    from teelog.attestation.verdict import worst_status
 
     out = []
     want_status = worst_status(v.get("status", "unverifiable") for v in recomputed)
