@@ -329,7 +329,7 @@ def test_state_of_another_key_is_refused(server, signer, tmp_path):
     with pytest.raises(MonitorError, match="another key"):
         monitor(server, other, tmp_path / "s.json", Sink())
     damaged = json.loads((tmp_path / "s.json").read_text())
-    damaged["frontier_b64"] = [base64.b64encode(b"\0" * 32).decode()]
+    damaged["right_edge"] = [base64.b64encode(b"\0" * 32).decode()]
     (tmp_path / "damaged.json").write_text(json.dumps(damaged))
     with pytest.raises(MonitorError, match="does not make the saved root"):
         monitor(server, signer, tmp_path / "damaged.json", Sink())
@@ -601,3 +601,51 @@ def test_cli_once_follows_the_log_and_alerts_to_a_webhook(server, signer, tmp_pa
     assert main(argv) == 0
     assert len(server.hooks) == 1
     assert main([*argv[:3], "--vkey", "not-a-key", *argv[5:]]) == 2
+
+
+# --- one state format -----------------------------------------------------------------------------
+
+
+def test_state_file_is_the_audit_core_state_that_log_verify_continues_from(
+    server, signer, tmp_path
+):
+    from teelog.log.audit import AuditState, audit
+    from teelog.log.note import parse_vkey
+
+    log = ServedLog(signer)
+    log.append(*[receipt(i) for i in range(3)])
+    server.log, state = log, tmp_path / "s.json"
+    monitor(server, signer, state, Sink()).poll()
+    audited = AuditState.load(state)
+    assert audited is not None and audited.size == 3
+    assert set(audited.extra) == {"version", "vkey", "nodes", "alerted", "pending"}
+    log.append(receipt(3))
+    fetch = HttpLog(server.url + "/log/").get
+    report, after = audit(fetch, parse_vkey(signer.vkey), audited)
+    assert report.entries_checked == 1 and "consistency: size 3 -> 4 proven" in report.lines[-1]
+    after.save(state)  # teelog log verify --state writes it back; the monitor goes on from it
+    mon = monitor(server, signer, state, Sink())
+    assert mon.state.size == 4 and mon.state.vkey == signer.vkey.strip()
+    assert (mon.poll().size, mon.poll().entries_read) == (4, 0)
+
+
+def test_version_1_state_file_is_still_read(server, signer, tmp_path):
+    log = ServedLog(signer)
+    log.append(*[receipt(i) for i in range(3)])
+    server.log, state = log, tmp_path / "s.json"
+    monitor(server, signer, state, Sink()).poll()
+    now = json.loads(state.read_text())
+    old = {
+        "version": 1, "vkey": now["vkey"], "origin": now["origin"], "size": now["size"],
+        "root_b64": now["root"], "checkpoint": now["checkpoint"],
+        "frontier_b64": now["right_edge"], "nodes": {}, "alerted": [], "pending": [],
+    }
+    state.write_text(json.dumps(old))
+    log.append(receipt(3))
+    result = monitor(server, signer, state, Sink()).poll()
+    assert (result.size, result.entries_read, result.alerts) == (4, 1, [])
+    assert json.loads(state.read_text())["version"] == 2
+    old["frontier_b64"] = []
+    state.write_text(json.dumps(old))
+    with pytest.raises(MonitorError, match="a compact range of size 3 has 2 hashes"):
+        monitor(server, signer, state, Sink())
