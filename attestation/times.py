@@ -11,7 +11,8 @@ Every time teelog writes (entries, alerts, feeds, pages) is RFC 3339 in UTC with
 precision and a ``Z`` suffix, as docs/entries.md "Times" fixes for the log.
 
 Durations (collector config, ``teelog demo``, ``teelog monitor``) are a positive number with
-an optional unit: ``30s``, ``5m``, ``1h``, ``1d``, or plain seconds (``90``, ``2.5``).
+an optional unit: ``30s``, ``5m``, ``1h``, ``1d``, ``250ms``, or plain seconds (``90``,
+``2.5``).
 
 This module lives in ``attestation/`` because that package imports nothing else of ours and
 every other package may import it; ``log/`` needs no calendar times.
@@ -19,15 +20,25 @@ every other package may import it; ``log/`` needs no calendar times.
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 from datetime import UTC, datetime
 
-__all__ = ["TimeFormatError", "format_duration", "parse_duration", "parse_time", "rfc3339"]
+__all__ = [
+    "TimeFormatError",
+    "duration_option",
+    "duration_or_zero_option",
+    "format_duration",
+    "parse_duration",
+    "parse_rfc3339",
+    "parse_time",
+    "rfc3339",
+]
 
 _UNIX = re.compile(r"[0-9]+(\.[0-9]+)?")
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)")
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|)")
+_UNITS = {"": 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class TimeFormatError(ValueError):
@@ -35,7 +46,8 @@ class TimeFormatError(ValueError):
 
 
 def parse_time(text: str) -> datetime:
-    """An aware UTC datetime from RFC 3339 text or Unix seconds (see the module docstring)."""
+    """An aware UTC datetime from RFC 3339 text or Unix seconds: what a person types (command
+    options, forms, API parameters, config)."""
     value = text.strip() if isinstance(text, str) else ""
     if not value:
         raise TimeFormatError("empty time: give RFC 3339 (2026-03-11T09:33:20Z) or Unix seconds")
@@ -45,11 +57,23 @@ def parse_time(text: str) -> datetime:
         except (OverflowError, OSError, ValueError) as exc:
             raise TimeFormatError(f"Unix time {value[:40]!r} is out of range") from exc
     try:
-        # fromisoformat accepts RFC 3339's "Z" (Python 3.11); "z" and "t" are RFC 3339 too.
+        return parse_rfc3339(value)
+    except TimeFormatError as exc:
+        raise TimeFormatError(
+            f"time {value[:60]!r} is neither RFC 3339 (2026-03-11T09:33:20Z) nor Unix seconds"
+        ) from exc
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An aware UTC datetime from RFC 3339 text only: what a file format holds (entries,
+    collateral, feeds), where a bare number is not a time."""
+    value = text.strip() if isinstance(text, str) else ""
+    try:
+        # fromisoformat reads RFC 3339's "Z" (Python 3.11); "z" and "t" are RFC 3339 too.
         parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
     except ValueError as exc:
         raise TimeFormatError(
-            f"time {value[:60]!r} is neither RFC 3339 (2026-03-11T09:33:20Z) nor Unix seconds"
+            f"time {value[:60]!r} is not RFC 3339 (2026-03-11T09:33:20Z)"
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
@@ -66,22 +90,37 @@ def rfc3339(moment: datetime | float) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_duration(text: str | float) -> float:
-    """Seconds (> 0) from ``30s``, ``5m``, ``1h``, ``1d`` or plain seconds (text or number)."""
+def parse_duration(text: str | float, *, zero: bool = False) -> float:
+    """Seconds from ``30s``, ``5m``, ``1h``, ``1d``, ``250ms`` or plain seconds (text or a
+    number). It must be positive; with ``zero``, 0 is allowed too (for "never" / "forever")."""
     if isinstance(text, bool):
-        raise TimeFormatError(f"duration {text!r} is not a number of seconds")
+        raise TimeFormatError(f'expected a duration like "30s", got {text!r}')
     if isinstance(text, int | float):
         seconds = float(text)
-    else:
-        match = _DURATION.fullmatch(str(text).strip().lower())
-        if match is None:
-            raise TimeFormatError(
-                f"duration {str(text)[:40]!r}: write 30s, 5m, 1h, 1d or plain seconds"
-            )
+    elif isinstance(text, str) and (match := _DURATION.fullmatch(text.strip())):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise TimeFormatError(f"duration {text!r} must be a positive number of seconds")
+    else:
+        shown = f'"{text}"' if isinstance(text, str) else repr(text)
+        raise TimeFormatError(f'expected a duration like "30s", got {shown[:60]}')
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):
+        raise TimeFormatError(f"must be a positive duration, got {text!r}")
     return seconds
+
+
+def duration_option(text: str) -> float:
+    """``argparse`` type of a duration option (``--interval 30s``): :func:`parse_duration`."""
+    try:
+        return parse_duration(text)
+    except TimeFormatError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def duration_or_zero_option(text: str) -> float:
+    """``argparse`` type of a duration option where 0 means "none" or "forever"."""
+    try:
+        return parse_duration(text, zero=True)
+    except TimeFormatError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def format_duration(seconds: float) -> str:

@@ -317,6 +317,8 @@ def verify_input(data: bytes, kind: str, at_text: str | None) -> Any:
         at = parse_at(at_text)
     except ValueError:
         return VerifyOutcome(
-            kind=kind, at=str(at_text)[:40], error=f"time {str(at_text)[:40]!r} is not RFC 3339"
+            kind=kind,
+            at=str(at_text)[:40],
+            error=f"time {str(at_text)[:40]!r} is not RFC 3339 or Unix seconds",
         )
     return verify_bytes(ex(), data, kind, at)

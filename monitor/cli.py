@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from teelog.attestation.times import duration_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``teelog monitor`` to the ``teelog`` command."""
@@ -46,7 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--once", action="store_true", help="poll once and exit (status 1 on failure)")
     p.add_argument(
-        "--interval", type=float, default=10.0, metavar="SECONDS", help="poll period (default 10)"
+        "--interval",
+        type=duration_option,
+        default=10.0,
+        metavar="DURATION",
+        help="poll period: 30s, 5m, 1h or plain seconds (default 10s)",
     )
     p.add_argument(
         "--no-reverify",
@@ -74,9 +80,6 @@ def run_monitor(args: argparse.Namespace) -> int:
     from .source import HttpLog
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.interval <= 0:
-        print("teelog monitor: --interval must be positive", file=sys.stderr)
-        return 2
     try:
         vkey = _read_vkey(args.vkey)
     except OSError as exc:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from .journal import Journal, rfc3339
+from teelog.attestation.times import rfc3339
+
+from .journal import Journal
 from .keys import SigningKeys
 from .receipt import Receipt, Signature
 
