@@ -53,6 +53,10 @@ logger = logging.getLogger("teelog.monitor")
 _COMPARED = ("role", "model", "signing_address", "status", "measurements")
 
 
+# Exit statuses of ``teelog monitor`` (their meaning: ``teelog.cli.EXIT_STATUS``).
+EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
+
+
 class MonitorError(RuntimeError):
     """The monitor cannot run (bad key, unusable state); exit status 2."""
 
@@ -368,8 +372,11 @@ class Monitor:
     # --- the loop -------------------------------------------------------------------------------
 
     def run(self, interval: float, *, once: bool = False) -> int:
-        """Poll every ``interval`` seconds (once with ``once``); return an exit status: 0, or 1
-        if the last poll failed or an alert is still undelivered in ``once`` mode."""
+        """Poll every ``interval`` seconds (once with ``once``) and return the exit status of
+        the last poll (``teelog monitor --help``): 0 when the log verified and nothing was alerted,
+        1 when the poll raised or delivered an alert (a fork, a rollback, a bad checkpoint, a
+        verdict mismatch, a measurement change), an alert is still undelivered, or the log
+        could not be read."""
         while True:
             try:
                 result = self.poll()
@@ -379,10 +386,11 @@ class Monitor:
                     result.entries_read,
                     len(result.alerts),
                 )
-                status = 1 if result.undelivered else 0
+                found = result.alerts or result.delivered or result.undelivered
+                status = EXIT_FOUND if found else EXIT_OK
             except SourceError as exc:
                 logger.error("poll failed: %s", exc)
-                status = 1
+                status = EXIT_FOUND
             if once:
                 return status
             time.sleep(interval)

@@ -596,7 +596,7 @@ def test_cli_once_follows_the_log_and_alerts_to_a_webhook(server, signer, tmp_pa
         "--no-reverify",
         "--once",
     ]
-    assert main(argv) == 0
+    assert main(argv) == 1  # it sent an alert (issue 9 §6: --once says so in its status)
     assert [h["type"] for h in server.hooks] == ["node.measurements_changed"]
     assert main(argv) == 0
     assert len(server.hooks) == 1
@@ -649,3 +649,35 @@ def test_version_1_state_file_is_still_read(server, signer, tmp_path):
     state.write_text(json.dumps(old))
     with pytest.raises(MonitorError, match="a compact range of size 3 has 2 hashes"):
         monitor(server, signer, state, Sink())
+
+
+def test_once_exits_1_when_it_finds_a_fork_and_0_when_the_log_only_grew(server, signer, tmp_path):
+    honest = ServedLog(signer)
+    honest.append(*[receipt(i) for i in range(3)])
+    fork = honest.copy()
+    honest.append(receipt(3))
+    fork.append(receipt(103))
+    server.log, state, sink = honest, tmp_path / "s.json", Sink()
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 0
+    honest.append(receipt(4))
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 0
+    server.log = fork
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 1
+    assert [(a["type"], a["kind"]) for a in sink.alerts] == [("log.inconsistent", "rollback")]
+    fork.append(receipt(104), receipt(105))
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 1
+    assert [a.get("kind") for a in sink.alerts] == ["rollback", "fork"]
+    # the same fork seen again raises nothing new and sends nothing: 0
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 0
+
+
+def test_cli_interval_takes_the_one_duration_syntax(server, signer, tmp_path, capsys):
+    server.log = ServedLog(signer)
+    server.log.append(receipt(0))
+    base = ["monitor", "--url", server.url + "/log/", "--vkey", signer.vkey,
+            "--state", str(tmp_path / "s.json"), "--no-reverify", "--once"]
+    assert main([*base, "--interval", "5m"]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--interval", "fast"])
+    assert exc.value.code == 2
+    assert 'expected a duration like "30s", got "fast"' in capsys.readouterr().err
