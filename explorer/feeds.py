@@ -18,6 +18,8 @@ from xml.etree import ElementTree as ET
 from flask import Blueprint, Response, abort, request, url_for
 from teelog.attestation.times import parse_rfc3339, rfc3339
 
+from .state import explorer
+
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FEED_LIMIT = 200  # changes read per feed (grouped into at most as many Atom entries)
 
@@ -83,8 +85,6 @@ def render_feed(
 
 
 def _feed(node: str | None) -> Response:
-    from .app import explorer
-
     ex = explorer()
     if node is not None and ex.store.node(node) is None:
         abort(404, f"no node named {node!r}")

@@ -16,7 +16,6 @@ from teelog.entries.attestation import attestations_of
 from teelog.entries.receipt import receipt_attestation_index
 from teelog.log.proof_bundle import format_tlog_proof
 
-from .app import Explorer, explorer
 from .entry_view import EntryView, parse_entry
 from .logview import (
     CheckpointInfo,
@@ -25,6 +24,7 @@ from .logview import (
     checkpoint_info,
     consistency_proof_b64,
 )
+from .state import Explorer, explorer
 
 ENTRY_KINDS = ("attestation", "receipt", "unknown", "malformed")
 _HEX64 = frozenset("0123456789abcdef")

@@ -23,11 +23,8 @@ ALLOWED: dict[str, set[str] | None] = {
 }
 
 
-def imported_packages(folder: Path, package: str) -> dict[str, set[str]]:
-    """``{our package imported: {"file:line", …}}`` for every ``.py`` file under ``folder``.
-
-    ``teelog.X…`` and ``from teelog import X`` name package ``X``; a relative import is
-    resolved against the module's place in ``teelog.<package>``."""
+def imported_modules(folder: Path, package: str) -> dict[str, set[str]]:
+    """``{module of ours imported (dotted, from teelog): {"file:line", …}}`` under ``folder``."""
     found: dict[str, set[str]] = {}
     for path in sorted(folder.rglob("*.py")):
         rel = path.relative_to(folder)
@@ -45,14 +42,22 @@ def imported_packages(folder: Path, package: str) -> dict[str, set[str]]:
                     names = [".".join([*base, *([node.module] if node.module else [])])]
                 else:
                     names = [node.module or ""]
-                if names == ["teelog"]:  # from teelog import attestation, …
-                    names = [f"teelog.{alias.name}" for alias in node.names]
+                # from teelog import attestation / from . import views: the names are modules
+                if names[0] in ("teelog", f"teelog.{package}"):
+                    names = [f"{names[0]}.{alias.name}" for alias in node.names]
             for name in names:
-                parts = name.split(".")
-                if parts[0] != "teelog":
-                    continue
-                target = parts[1] if len(parts) > 1 else "teelog"
-                found.setdefault(target, set()).add(f"{rel}:{node.lineno}")
+                if name == "teelog" or name.startswith("teelog."):
+                    found.setdefault(name, set()).add(f"{rel}:{node.lineno}")
+    return found
+
+
+def imported_packages(folder: Path, package: str) -> dict[str, set[str]]:
+    """``{our package imported: {"file:line", …}}``: :func:`imported_modules` by package."""
+    found: dict[str, set[str]] = {}
+    for name, places in imported_modules(folder, package).items():
+        parts = name.split(".")
+        target = parts[1] if len(parts) > 1 else "teelog"
+        found.setdefault(target, set()).update(places)
     return found
 
 
@@ -87,3 +92,11 @@ def test_a_forbidden_import_is_found_absolute_relative_and_lazy(tmp_path):
     assert violations(tmp_path / "log", "log", set()) == [
         "log/ imports teelog.attestation at x.py:1"
     ]
+
+
+def test_blueprints_reach_the_shared_state_without_importing_the_app_factory():
+    """explorer/state.py holds what the blueprints share, so app.py and they are no circle."""
+    importers = imported_modules(ROOT / "explorer", "explorer").get("teelog.explorer.app", set())
+    files = {place.split(":")[0] for place in importers}
+    assert files <= {"__init__.py", "cli.py", "wsgi.py"}, sorted(importers)
+    assert "teelog.explorer.state" in imported_modules(ROOT / "explorer", "explorer")
