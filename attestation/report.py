@@ -1,6 +1,6 @@
 """Report formats and the verification of a whole report: one :class:`Verdict` per attestation.
 
-Formats (research/node-api.md §a, research/gpu-attestation.md §1):
+Formats (docs/attestation.md "Report formats"):
 
 - ``vllm-proxy``: ``/v1/attestation/report`` of the Python or Rust signing proxy
   (``signing_address, signing_algo, request_nonce, intel_quote, nvidia_payload, event_log,

@@ -1,6 +1,6 @@
 """GPU device certificate chains: path to the pinned NVIDIA root, and the leaf's FWID.
 
-A GPU's chain (research note gpu-attestation.md §2.5), leaf first::
+A GPU's chain (docs/attestation.md "What gpu.* checks prove", ``gpu.chain``), leaf first::
 
     GH100 A01 GSP FMC LF          per device, attestation key, FWID extension
     GH100 A01 GSP BROM            per device CA
