@@ -106,6 +106,13 @@ def _keyed(attestations: list[dict[str, Any]]) -> dict[tuple[Any, Any, int], dic
     return out
 
 
+def labelled(attestations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The attestations of an entry by the label they are compared under (``role[model]``, with
+    ``#n`` for the n-th of the same role and model): the pairing of :func:`compare_summaries`,
+    which the monitor uses too."""
+    return {_label(key): item for key, item in _keyed(attestations).items()}
+
+
 def _label(key: tuple[Any, Any, int]) -> str:
     role, model, n = key
     label = str(role or "attestation")

@@ -35,8 +35,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from teelog.attestation.times import parse_time, rfc3339
+from teelog.attestation.times import parse_rfc3339, rfc3339
 from teelog.attestation.verdict import worst_status
+from teelog.entries.attestation import attestations_of
+from teelog.entries.changes import labelled, sanitised
 from teelog.log.audit import AuditError, check_checkpoint, extend
 from teelog.log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from teelog.log.fsio import write_durable
@@ -210,7 +212,7 @@ class Monitor:
             logged = entry["attestations"]
             if blobs.get("verdict"):
                 logged = json.loads(self.source.blob(blobs["verdict"]))
-            at = parse_time(entry["verified_at"])
+            at = parse_rfc3339(entry["verified_at"])
         except (SourceError, KeyError, TypeError, ValueError, AttributeError) as exc:
             detail = f"cannot re-verify entry {index}: {exc}"
             return [self._entry_event(index, "entry.unverifiable", detail, node=entry.get("node"))]
@@ -268,12 +270,14 @@ class Monitor:
     def _measurement_changes(
         self, index: int, node: str, entry: dict[str, Any], nodes: dict[str, NodeView]
     ) -> list[dict[str, Any]]:
+        """Changes of the node's measurements since its previous attestation, attestations paired
+        by the entry format's one rule (``entries.changes.labelled``)."""
         from teelog.attestation import Measurements, diff_measurements
 
         current: dict[str, dict[str, Any]] = {}
-        for att in entry.get("attestations") or []:
-            if isinstance(att, dict) and isinstance(att.get("measurements"), dict):
-                current[f"{att.get('role')}/{att.get('model')}"] = att["measurements"]
+        for label, att in labelled(attestations_of(entry)).items():
+            if isinstance(att.get("measurements"), dict):
+                current[label] = sanitised(att["measurements"])
         if not current:
             return []  # nothing measured (an unreadable report): nothing to compare
         previous = nodes.get(node)

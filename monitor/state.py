@@ -96,6 +96,9 @@ class MonitorState:
             raise StateError(str(exc)) from exc
         audit.extra = {}
         nodes = {name: NodeView(**view) for name, view in obj.get("nodes", {}).items()}
+        if version == 1:
+            for view in nodes.values():
+                view.measurements = {_v1_label(k): m for k, m in view.measurements.items()}
         return cls(
             vkey=obj["vkey"],
             audit=audit,
@@ -103,6 +106,13 @@ class MonitorState:
             alerted=list(obj.get("alerted", [])),
             pending=list(obj.get("pending", [])),
         )
+
+
+def _v1_label(key: str) -> str:
+    """A version 1 node key (``role/model``, ``model`` ``None`` when absent) as the label of
+    ``teelog.entries.changes.labelled``."""
+    role, _, model = key.partition("/")
+    return role if model in ("", "None") else f"{role}[{model}]"
 
 
 def load_state(path: Path, *, vkey: str, origin: str) -> MonitorState:

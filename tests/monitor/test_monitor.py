@@ -681,3 +681,50 @@ def test_cli_interval_takes_the_one_duration_syntax(server, signer, tmp_path, ca
         main([*base, "--interval", "fast"])
     assert exc.value.code == 2
     assert 'expected a duration like "30s", got "fast"' in capsys.readouterr().err
+
+
+def test_monitor_pairs_attestations_by_the_entry_format_rule_the_collector_alerts_on(
+    server, signer, tmp_path
+):
+    """Two attestations of the same role and model are paired in order (``model[m]#2``), as
+    ``entries.changes.compare_summaries`` pairs them; the monitor used to key them by role and
+    model only, so the second one overwrote the first (whose changes went unseen)."""
+    from teelog.entries.changes import compare_summaries, summary_of
+
+    def double(second: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        one = json.loads(synthetic_attestation(log, "n1", measurements()))
+        two = json.loads(synthetic_attestation(log, "n1", second))
+        one["attestations"].append(two["attestations"][0])
+        return canonical(one), one
+
+    log = ServedLog(signer)
+    first, old = double(measurements())
+    second, new = double(measurements(mrtd="bb" * 48))
+    log.append(first, second)
+    server.log, sink = log, Sink()
+    monitor(server, signer, tmp_path / "s.json", sink).poll()
+    assert types(sink.alerts) == ["node.measurements_changed"]
+    assert [c["attestation"] for c in sink.alerts[0]["changes"]] == ["model[m]#2"]
+    collector_fields = [c.field for c in compare_summaries(summary_of(old), summary_of(new))]
+    assert collector_fields == ["model[m]#2.mrtd"]
+
+
+def test_version_1_node_baselines_are_read_under_the_new_labels(server, signer, tmp_path):
+    log = ServedLog(signer)
+    log.append(synthetic_attestation(log, "n1", measurements()))
+    server.log, state, sink = log, tmp_path / "s.json", Sink()
+    monitor(server, signer, state, sink).poll()
+    now = json.loads(state.read_text())
+    old = {
+        "version": 1, "vkey": now["vkey"], "origin": now["origin"], "size": now["size"],
+        "root_b64": now["root"], "checkpoint": now["checkpoint"],
+        "frontier_b64": now["right_edge"], "alerted": [], "pending": [],
+        "nodes": {"n1": {"index": 0, "measurements": {"model/m": measurements()}}},
+    }
+    state.write_text(json.dumps(old))
+    log.append(synthetic_attestation(log, "n1", measurements()))
+    assert monitor(server, signer, state, sink).poll().alerts == []  # same baseline, no change
+    log.append(synthetic_attestation(log, "n1", measurements(rtmr3="ff" * 48)))
+    assert types(monitor(server, signer, state, sink).poll().alerts) == [
+        "node.measurements_changed"
+    ]
