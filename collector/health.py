@@ -1,29 +1,18 @@
 """Poll health and back-off: how a node's attestation poll and its receipts feed record a
 success or a failure, and when each is tried again (docs/collector.md "Health and backoff").
 
-Both are rows (``CollectorNode``, ``CollectorReceiptCursor``) with the same health fields;
-these functions are the one place that sets them.
+Both are rows (``CollectorNode``, ``CollectorReceiptCursor``) with the same health fields
+(``collector.models.PollHealth``); these functions are the one place that sets them.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from .clients import NodeError
 from .config import NodeConfig
-
-
-class Health(Protocol):
-    """The health fields shared by the attestation poll's and the receipts feed's rows."""
-
-    last_success_at: datetime | None
-    last_error: str | None
-    last_error_kind: str | None
-    last_error_at: datetime | None
-    consecutive_failures: int
-    next_attempt_at: datetime | None
+from .models import PollHealth
 
 
 def backoff_delay(node: NodeConfig, failures: int, interval: float) -> float:
@@ -33,7 +22,7 @@ def backoff_delay(node: NodeConfig, failures: int, interval: float) -> float:
     return base * random.uniform(0.9, 1.1)
 
 
-def record_success(row: Health, now: datetime) -> None:
+def record_success(row: PollHealth, now: datetime) -> None:
     """A poll succeeded at ``now`` (UTC): the failure count restarts, no back-off is due."""
     row.last_success_at = now
     row.consecutive_failures = 0
@@ -41,7 +30,7 @@ def record_success(row: Health, now: datetime) -> None:
 
 
 def record_failure(
-    row: Health, exc: NodeError, now: datetime, node: NodeConfig, interval: float,
+    row: PollHealth, exc: NodeError, now: datetime, node: NodeConfig, interval: float,
     *, at_least: float = 0.0,
 ) -> datetime:
     """A poll failed at ``now`` (UTC) with ``exc``; returns when to try again (back-off from
