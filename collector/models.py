@@ -54,7 +54,7 @@ class CollectorNode(PollHealth, table=True):
     polls: int = 0
     last_attestation_index: int | None = None
     last_attestation_status: str | None = None
-    # Compact JSON of the last attestation entry's comparable part (see poll.summary_of).
+    # Compact JSON of the last attestation entry's comparable part (see entries.changes.summary_of).
     last_attestation: str | None = Field(default=None, sa_column=Column(Text))
 
 
