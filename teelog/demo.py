@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from teelog.attestation.times import duration_option, duration_or_zero_option
+from teelog.attestation.times import duration_option, duration_or_zero_option, rfc3339
 
 logger = logging.getLogger("teelog.demo")
 
@@ -226,7 +226,7 @@ def run_demo(args: argparse.Namespace) -> int:
         with _demo_data() as demo_data:
             index, status = import_near_bundle(log, demo_data)
         print(f"imported the real NEAR AI bundle as entry {index}: {status} "
-              f"(verified as of {NEAR_VERIFIED_AT:%Y-%m-%dT%H:%M:%SZ} with archived collateral)")
+              f"(verified as of {rfc3339(NEAR_VERIFIED_AT)} with archived collateral)")
         upstream, node, journal = start_dev_node(data / "demo-node-journal.sqlite")
         servers += [upstream, node]
         print(f"development node (no TEE, demo upstream): {node.url}")

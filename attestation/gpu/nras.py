@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jwt
 
+from ..times import rfc3339
 from .errors import NrasError
 
 NRAS_ISSUER = "https://nras.attestation.nvidia.com"
@@ -132,8 +133,8 @@ def _verify_token(
         raise NrasError(f"{what}: no nbf/exp")
     if not nbf <= now <= exp:
         raise NrasError(
-            f"{what}: valid {datetime.fromtimestamp(nbf, UTC):%Y-%m-%dT%H:%M:%SZ} .. "
-            f"{datetime.fromtimestamp(exp, UTC):%Y-%m-%dT%H:%M:%SZ}, not at {at:%Y-%m-%dT%H:%M:%SZ}"
+            f"{what}: valid {rfc3339(nbf)} .. "
+            f"{rfc3339(exp)}, not at {rfc3339(at)}"
         )
     return claims
 
