@@ -629,18 +629,25 @@ def test_state_file_is_the_audit_core_state_that_log_verify_continues_from(
     assert (mon.poll().size, mon.poll().entries_read) == (4, 0)
 
 
+def as_version_1(state: Path, nodes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rewrite the monitor's state file as version 1 wrote it (``root_b64``, ``frontier_b64``,
+    node baselines keyed ``role/model``); returns what was written."""
+    now = json.loads(state.read_text())
+    old = {
+        "version": 1, "vkey": now["vkey"], "origin": now["origin"], "size": now["size"],
+        "root_b64": now["root"], "checkpoint": now["checkpoint"],
+        "frontier_b64": now["right_edge"], "alerted": [], "pending": [], "nodes": nodes or {},
+    }
+    state.write_text(json.dumps(old))
+    return old
+
+
 def test_version_1_state_file_is_still_read(server, signer, tmp_path):
     log = ServedLog(signer)
     log.append(*[receipt(i) for i in range(3)])
     server.log, state = log, tmp_path / "s.json"
     monitor(server, signer, state, Sink()).poll()
-    now = json.loads(state.read_text())
-    old = {
-        "version": 1, "vkey": now["vkey"], "origin": now["origin"], "size": now["size"],
-        "root_b64": now["root"], "checkpoint": now["checkpoint"],
-        "frontier_b64": now["right_edge"], "nodes": {}, "alerted": [], "pending": [],
-    }
-    state.write_text(json.dumps(old))
+    old = as_version_1(state)
     log.append(receipt(3))
     result = monitor(server, signer, state, Sink()).poll()
     assert (result.size, result.entries_read, result.alerts) == (4, 1, [])
@@ -714,14 +721,7 @@ def test_version_1_node_baselines_are_read_under_the_new_labels(server, signer, 
     log.append(synthetic_attestation(log, "n1", measurements()))
     server.log, state, sink = log, tmp_path / "s.json", Sink()
     monitor(server, signer, state, sink).poll()
-    now = json.loads(state.read_text())
-    old = {
-        "version": 1, "vkey": now["vkey"], "origin": now["origin"], "size": now["size"],
-        "root_b64": now["root"], "checkpoint": now["checkpoint"],
-        "frontier_b64": now["right_edge"], "alerted": [], "pending": [],
-        "nodes": {"n1": {"index": 0, "measurements": {"model/m": measurements()}}},
-    }
-    state.write_text(json.dumps(old))
+    as_version_1(state, {"n1": {"index": 0, "measurements": {"model/m": measurements()}}})
     log.append(synthetic_attestation(log, "n1", measurements()))
     assert monitor(server, signer, state, sink).poll().alerts == []  # same baseline, no change
     log.append(synthetic_attestation(log, "n1", measurements(rtmr3="ff" * 48)))
