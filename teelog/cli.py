@@ -24,6 +24,8 @@ _COMMAND_MODULES = (
     "teelog.attestation.cli",  # verify
     "teelog.node.cli",  # node
     "teelog.collector.cli",  # collect, import
+    "teelog.models.cli",  # model encrypt|decrypt|verify
+    "teelog.broker.cli",  # broker
 )
 
 
@@ -73,6 +75,26 @@ EXIT_STATUS: dict[str, tuple[tuple[int, str], ...]] = {
         (0, "every report appended"),
         (1, "the log could not be opened"),
         (2, "unusable input: a time, nonce, collateral or report file"),
+    ),
+    "model": ((0, "the subcommand succeeded"), (1, "a check failed (see its --help)"), USAGE),
+    "model encrypt": (
+        (0, "encrypted"),
+        (1, "a check failed"),
+        (2, "unusable input (arguments, a key file that is not 32 bytes, an existing file)"),
+    ),
+    "model decrypt": (
+        (0, "decrypted and verified"),
+        (1, "a check failed (a tag, digest, size, missing file or wrong key); nothing written"),
+        (2, "unusable input (arguments, key file, manifest, a non-empty OUT_DIR)"),
+    ),
+    "model verify": (
+        (0, "verified"),
+        (1, "a check failed (a signature, digest, size, missing or unlisted file)"),
+        (2, "unusable input (arguments, a missing or malformed manifest)"),
+    ),
+    "broker": (
+        (0, "stopped"),
+        (2, "unusable configuration, key file, policy or log (the message names the key)"),
     ),
 }
 
