@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "teelog.node.cli",  # node
     "teelog.collector.cli",  # collect, import
     "teelog.models.cli",  # model encrypt|decrypt|verify
+    "teelog.broker.cli",  # broker
 )
 
 
