@@ -44,7 +44,8 @@ from teelog.attestation import (
     verify_report,
 )
 from teelog.attestation.inputs import DetectedInput, detect_input_kind, parse_json
-from teelog.attestation.report import attestations_of, verify_gpu_payload
+from teelog.attestation.report import report_attestations, verify_gpu_payload
+from teelog.attestation.times import parse_time, rfc3339
 
 KINDS = ("auto", "report", "quote", "receipt", "gpu")
 MAX_ATTESTATIONS = 16  # a NEAR bundle has a gateway and a few models
@@ -105,11 +106,11 @@ class CollateralPool:
 
 
 def parse_at(text: str | None) -> datetime:
-    """The verification time: RFC 3339 text, or now when empty."""
+    """The verification time: RFC 3339 or Unix seconds (``attestation.times.parse_time``, as
+    ``teelog verify --at``), or now when empty."""
     if not text or not text.strip():
         return datetime.now(UTC).replace(microsecond=0)
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return parse_time(text)
 
 
 def _attested_signers(ex: Any, address: str | None) -> set[str]:
@@ -146,7 +147,7 @@ def _check_work(detected: DetectedInput) -> None:
     if detected.kind == "gpu":
         gpus = [_gpu_count(detected.doc)]
     elif detected.kind in ("report", "bundle"):
-        _, atts = attestations_of(detected.doc)
+        _, atts = report_attestations(detected.doc)
         if len(atts) > MAX_ATTESTATIONS:
             raise _Refused(
                 f"the upload holds {len(atts)} attestations; this page verifies at most "
@@ -201,7 +202,7 @@ def _detect(data: bytes, kind: str) -> DetectedInput:
 
 def verify_bytes(ex: Any, data: bytes, kind: str, at: datetime) -> VerifyOutcome:
     """Verify ``data`` as ``kind`` (see the module docstring); never raises on bad input."""
-    outcome = VerifyOutcome(kind=kind, at=at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    outcome = VerifyOutcome(kind=kind, at=rfc3339(at))
     if kind not in KINDS:
         outcome.error = f"kind must be one of {', '.join(KINDS)}"
         return outcome

@@ -150,7 +150,7 @@ def _verify(args: argparse.Namespace) -> Any:
     from teelog.attestation.verdict import Result
 
     data = _read(args.file)
-    at = parse_time(args.at) if args.at else datetime.now(UTC)
+    at = _at(args.at) if args.at else datetime.now(UTC)
     nonce = _nonce(args.nonce)
     detected = detect_input_kind(data)
     kind = detected.kind
@@ -324,7 +324,7 @@ def _receipt_entry_checks(doc: dict[str, Any], verdict: Any, vouching: Any) -> N
     the monitor make them (``receipt.text``, ``receipt.signature.<algo>``), then
     ``receipt.signer`` against the attestation given."""
     from teelog.attestation.verdict import Check
-    from teelog.collector.verification import receipt_signature_checks
+    from teelog.entries.verdict import receipt_signature_checks
 
     sigs = doc.get("signatures")
     try:
@@ -443,16 +443,14 @@ def _verify_logged_receipt(detected: Any, args: argparse.Namespace, vouching: An
     return verdict
 
 
-def parse_time(text: str) -> datetime:
-    """RFC 3339 (``Z`` or offset; naive means UTC) or Unix seconds."""
-    value = text.strip()
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value), tz=UTC)
+def _at(text: str) -> datetime:
+    """``--at``: RFC 3339 or Unix seconds (``attestation.times.parse_time``)."""
+    from teelog.attestation.times import TimeFormatError, parse_time
+
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as exc:
-        raise _Unusable(f"--at {text!r}: not RFC 3339 or Unix seconds") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_time(text)
+    except TimeFormatError as exc:
+        raise _Unusable(f"--at: {exc}") from exc
 
 
 def _nonce(text: str | None) -> bytes | None:

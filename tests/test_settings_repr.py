@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from teelog.attestation.signing import EcdsaSigner, Ed25519Signer
 from teelog.collector.config import NodeConfig, WebhookConfig
-from teelog.explorer.monitor_alerts import WebhookSink
 from teelog.log.note import Ed25519Signer as LogSigner
+from teelog.monitor.alerts import WebhookSink
 from teelog.node.keys import SigningKeys
 from teelog.node.settings import NodeSettings
 

@@ -15,12 +15,9 @@ from pathlib import Path
 
 import pytest
 from teelog.attestation.signing import EcdsaSigner
-from teelog.collector.entries import (
-    attestation_entry,
-    canonical,
-    encode_receipt,
-    receipt_entry,
-)
+from teelog.entries.attestation import attestation_entry
+from teelog.entries.encoding import canonical
+from teelog.entries.receipt import encode_receipt, receipt_entry
 from teelog.log import Log
 
 from teelog.cli import main

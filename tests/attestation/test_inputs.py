@@ -15,7 +15,7 @@ from teelog.attestation.inputs import (
     detect_report_format,
     parse_json,
 )
-from teelog.attestation.report import attestations_of
+from teelog.attestation.report import report_attestations
 
 GETQUOTE = REPORTS / "vllmproxy_sample_dstack_getquote.json"
 GPU_PAYLOAD = NEAR_BUNDLE.parent / "model0_nvidia_payload.json"
@@ -27,7 +27,7 @@ def test_a_bare_dstack_getquote_answer_is_a_vllm_proxy_report_for_every_door():
     assert detect_report_format(doc) == "vllm-proxy"
     detected = detect_input_kind(GETQUOTE.read_bytes())
     assert (detected.kind, detected.report_format) == ("report", "vllm-proxy")
-    fmt, atts = attestations_of(doc)  # and the verifier reads it the same way
+    fmt, atts = report_attestations(doc)  # and the verifier reads it the same way
     assert fmt == "vllm-proxy" and atts[0].quote == doc["quote"]
 
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from teelog.attestation import AttestationInputError, verify_quote, verify_receipt, verify_report
 from teelog.attestation.report import verify_gpu_payload
 from teelog.attestation.verdict import STATUSES
-from teelog.collector.verification import verify_report_bytes
+from teelog.entries.verdict import verify_report_bytes
 
 FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MODEL = near_bundle()["model_attestations"][0]

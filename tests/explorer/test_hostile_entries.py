@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from explorer_fixtures import append_raw, make_receipt
-from teelog.collector.entries import encode_receipt
+from teelog.entries.receipt import encode_receipt
 from teelog.explorer import create_app
-from teelog.explorer.monitor import Monitor, reverify_with_teelog
-from teelog.explorer.monitor_source import HttpLog
 from teelog.explorer.store import Store
+from teelog.monitor.follow import Monitor, reverify_with_teelog
+from teelog.monitor.source import HttpLog
 from werkzeug.serving import make_server
 
 NEAR_BUNDLE = (
