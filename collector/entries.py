@@ -163,6 +163,7 @@ def receipt_entry(
     attestation_index: int | None,
     status: str,
     checks: list[dict[str, Any]],
+    named_index: int | None = None,
 ) -> dict[str, Any]:
     """The ``receipt`` v1 entry (docs/entries.md) for one item of a node's receipts feed."""
 
@@ -187,6 +188,7 @@ def receipt_entry(
         "observed_at": rfc3339(observed_at),
         "signatures": {"ecdsa": signature("ecdsa"), "ed25519": signature("ed25519")},
         "attestation_index": attestation_index,
+        "named_index": named_index,
         "status": status,
         "checks": [
             {"name": c["name"], "status": c["status"], "detail": _shorten(c.get("detail", ""))}

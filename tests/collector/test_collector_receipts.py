@@ -50,10 +50,12 @@ def test_a_receipt_signed_by_the_node_is_in_the_log_with_an_inclusion_proof(
         node.journal.page(0, 1)[0][0].ecdsa.signing_address.lower()
     )
     # --quote-provider none: the node's own report names the key but attests nothing, so the
-    # receipt is unverifiable (never verified), and it points at that report.
+    # receipt is unverifiable (never verified). No verified attestation vouches for the key,
+    # so attestation_index is null; named_index points at that report.
     assert checks["receipt.signer"]["status"] == "skip"
     assert "unverifiable" in checks["receipt.signer"]["detail"]
-    assert entry["attestation_index"] is not None
+    assert entry["attestation_index"] is None
+    assert entry["named_index"] is not None
     assert entry["status"] == "unverifiable"
 
     checkpoint = log.checkpoint()
