@@ -4,8 +4,9 @@ The indexer reads entries the log has integrated since its cursor (``cursor <= i
 checkpoint.size``, from the published entry bundles), parses each defensively
 (``entry_view.parse_entry``: unknown types and malformed JSON are indexed, never fatal) and
 writes, in one transaction per batch:
-the entry row, its lookup keys, the node's summary, the measurements that changed since the
-node's previous attestation, and the counters.
+the entry row, its lookup keys, the status of each of its parts (``explorer_roles``), the
+node's summary, the measurements that changed since the node's previous attestation, and the
+counters.
 
 Replicas may share one database (PostgreSQL): a batch first advances the cursor with a
 compare-and-swap (``UPDATE … WHERE value = old``), which serialises concurrent indexers on that
@@ -182,6 +183,7 @@ class Indexer:
     def _write(self, conn: Connection, views: list[EntryView]) -> None:
         entry_rows = []
         key_rows = []
+        role_rows: list[dict[str, Any]] = []
         count_delta: dict[tuple[str, str], int] = {}
         node_delta: dict[str, _NodeDelta] = {}
         change_rows: list[dict[str, Any]] = []
@@ -199,6 +201,11 @@ class Indexer:
                 }
             )
             key_rows.extend({"value": val, "kind": k, "idx": v.index} for k, val in v.keys)
+            role_rows.extend(
+                {"idx": v.index, "pos": pos, "role": r.role, "model": r.model,
+                 "status": r.status, "reason": r.reason, "signing_address": r.signing_address}
+                for pos, r in enumerate(v.roles)
+            )
             ck = (v.kind, v.status or "")
             count_delta[ck] = count_delta.get(ck, 0) + 1
             if v.node:
@@ -218,6 +225,8 @@ class Indexer:
             conn.execute(insert(schema.entries), entry_rows)
         if key_rows:
             conn.execute(insert(schema.keys), key_rows)
+        if role_rows:
+            conn.execute(insert(schema.roles), role_rows)
         if change_rows:
             conn.execute(insert(schema.changes), change_rows)
         self._store_last_summaries(conn, last)

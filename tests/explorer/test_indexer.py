@@ -146,7 +146,9 @@ def test_index_rebuilds_identically_from_the_log(fresh):
         mutate=lambda e: e["attestations"][0]["measurements"].update(tcb_status="OutOfDate"),
     )
     Indexer(fresh.log).catch_up()
-    tables = (schema.entries, schema.keys, schema.nodes, schema.changes, schema.counts)
+    tables = (
+        schema.entries, schema.keys, schema.roles, schema.nodes, schema.changes, schema.counts
+    )
     before = [sorted(map(tuple, _rows(fresh.log.engine, t))) for t in tables]
     with fresh.log.engine.begin() as conn:
         for t in (*tables, schema.last_summary, schema.state):
