@@ -376,7 +376,7 @@ def best_first(attestations: list[dict[str, Any]]) -> list[dict[str, Any]]:
             gpus = [g for g in m.get("gpus") or [] if isinstance(g, dict)]
             if gpus:
                 arch = sorted({str(g.get("arch")) for g in gpus if g.get("arch")})
-                facts.append(f"{len(gpus)} NVIDIA GPU(s) {'/'.join(arch)} in CC mode")
+                facts.append(f"evidence of {len(gpus)} NVIDIA {'/'.join(arch)} GPU(s) verified")
             if isinstance(att.get("signing_address"), str):
                 facts.append(f"signing key {att['signing_address']} bound to the quote")
         out.append(dict(att, facts=facts, reason=status_reason(status, att.get("checks"))))

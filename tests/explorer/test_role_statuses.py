@@ -68,7 +68,7 @@ def test_the_node_page_leads_with_what_is_best_proven(client, built):
     gateway_at = lead.index("<strong>gateway</strong>")
     assert model_at < gateway_at
     assert "genuine Intel TDX, TCB UpToDate" in lead
-    assert "8 NVIDIA GPU(s) HOPPER" in lead
+    assert "evidence of 8 NVIDIA HOPPER GPU(s) verified" in lead
     # The gateway's line says why it is not verified, and claims nothing else.
     gateway_line = lead[gateway_at:]
     assert "genuine Intel TDX" not in gateway_line
