@@ -113,3 +113,40 @@ def test_rate_limiter_refills_over_time_and_bounds_memory():
         limiter.acquire(key)
     assert len(limiter._buckets) <= 3
     assert RateLimiter(0).acquire("x") > 0
+
+
+def test_a_pasted_receipt_is_judged_by_what_the_logs_attestations_say_about_its_key(fresh):
+    """``receipt.signer`` on the verify page: the same decision as the collector's, from the
+    log's attestations naming the key (``Store.signer_attestations``)."""
+    from explorer_fixtures import append_attestation, key_address, sign_text, verified_bundle
+
+    text = "a" * 64 + ":" + "b" * 64
+    address, signature = sign_text(text)
+    receipt = json.dumps({"text": text, "signature": signature, "signing_address": address,
+                          "signing_algo": "ecdsa"})
+
+    def signer_row() -> str:
+        client = _app(fresh).test_client()
+        html = client.post("/verify", data={"text": receipt}).get_data(as_text=True)
+        row = html[html.index("<code>receipt.signer</code>"):]
+        return row[: row.index("</tr>")]
+
+    assert '<span class="badge bad">fail' in signer_row()  # no attestation names the key
+    raw, _doc, result = verified_bundle()
+    statuses = {v.role: v.status for v in result.attestations}
+    # First named by a part that did not verify, then by one that did.
+    for role in ("gateway", "model"):
+
+        def rename(entry, role=role):
+            for att in entry["attestations"]:
+                if att["role"] == role:
+                    att["signing_address"] = key_address()
+
+        index = append_attestation(fresh.log, raw=raw, result=result, mutate=rename)
+        row = signer_row()
+        if role == "gateway":
+            want = {"unverifiable": "muted\">skip", "failed": "bad\">fail"}[statuses["gateway"]]
+            assert f'<span class="badge {want}' in row
+            assert f"#{index}: {statuses['gateway']}" in row
+        else:
+            assert '<span class="badge ok">pass' in row and f"attestation #{index}" in row
