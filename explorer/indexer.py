@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from teelog.log import TileError, TileReader
@@ -38,6 +38,9 @@ from .entry_view import EntryView, attestations_of, measurements_of, parse_entry
 log_ = logging.getLogger(__name__)
 
 BATCH = 2000
+# The layout of the derived tables; an index written by an older explorer is rebuilt from the
+# log (``Indexer._rebuild_if_older``). 2: ``explorer_roles`` (the status of each part).
+SCHEMA_VERSION = 2
 
 
 class LogReader(Protocol):
@@ -78,6 +81,33 @@ class Indexer:
         for table in schema.metadata.sorted_tables:
             for index in table.indexes:
                 index.create(self.engine, checkfirst=True)
+        self._rebuild_if_older()
+
+    def _rebuild_if_older(self) -> None:
+        """Empty the derived tables when an explorer older than ``SCHEMA_VERSION`` indexed
+        them, so that the next catch-up re-indexes every entry from the log (nothing in them
+        is authoritative). Done in one transaction with the version's row; a replica that
+        starts at the same moment may do it again, which the cursor's compare-and-swap makes
+        harmless (a batch written before the reset fails its swap and is redone)."""
+        st = schema.state
+        with self.engine.begin() as conn:
+            version = conn.execute(select(st.c.value).where(st.c.name == "schema")).scalar()
+            if version is not None and version >= SCHEMA_VERSION:
+                return
+            cursor = conn.execute(select(st.c.value).where(st.c.name == "cursor")).scalar()
+            if cursor:
+                log_.warning(
+                    "explorer index of %d entries was written by an older explorer "
+                    "(layout %s); rebuilding it from the log", cursor, version or 1,
+                )
+                for table in reversed(schema.metadata.sorted_tables):
+                    if table is not st:
+                        conn.execute(delete(table))
+                conn.execute(update(st).where(st.c.name == "cursor").values(value=0))
+            if version is None:
+                conn.execute(insert(st).values(name="schema", value=SCHEMA_VERSION))
+            else:
+                conn.execute(update(st).where(st.c.name == "schema").values(value=SCHEMA_VERSION))
 
     def cursor(self) -> int:
         """How many entries are indexed (the next index to read)."""

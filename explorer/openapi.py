@@ -165,7 +165,7 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": _ref("RoleStatus"),
                 "description": "The status of each part (empty for unknown or malformed "
-                "entries, and for entries indexed by an explorer older than this field).",
+                "entries).",
             },
             "summary": {"type": "string"},
             "problems": {"type": "array", "items": {"type": "string"}},
