@@ -282,6 +282,15 @@ _SCHEMAS: dict[str, Any] = {
             "inclusion_proof": {"type": "array", "items": {"type": "string"}},
             "tree_size": {"type": "integer"},
             "entry": {"type": ["object", "null"]},
+            "vouched_by": {
+                "oneOf": [_ref("Vouching"), {"type": "null"}],
+                "description": "As for an entry: the attestation that vouches for the signer, "
+                "when the log shows it does.",
+            },
+            "named_by": {
+                "oneOf": [_ref("Vouching"), {"type": "null"}],
+                "description": "Otherwise the latest attestation that named the signer.",
+            },
         },
     },
     "Checkpoint": {

@@ -107,3 +107,17 @@ def test_an_attestation_index_the_log_does_not_bear_out_is_not_shown_as_vouching
         assert "No verified attestation vouches for this key" in section
         assert f'href="/entries/{pointed}"' in section
         assert api["named_by"]["index"] == pointed
+
+
+def test_the_receipt_lookup_says_who_vouched_as_the_page_does(fresh):
+    vouching, _status = _naming_test_key(fresh.log, "model")
+    record = SignerRecord("verified", vouching, "verified", vouching)
+    receipt = make_receipt(
+        10, attestation_index=vouching, named_index=vouching,
+        signers={signer_key(ADDRESS): record},
+    )
+    _section, api = _page_and_api(fresh, receipt)
+    client = create_app(fresh.data_dir, log=fresh.log, config={"index_interval": 0}).test_client()
+    found = client.get(f"/api/v1/receipts?chat_id={receipt['chat_id']}").get_json()
+    assert found["vouched_by"] == api["vouched_by"] and found["vouched_by"]["index"] == vouching
+    assert found["named_by"] is None
