@@ -114,6 +114,11 @@ class SignerDecision:
     named_index: int | None
 
 
+def _order(index: int | None) -> int:
+    """Sort key of a log index: later is greater; unknown (offline) before every index."""
+    return -1 if index is None else index
+
+
 def _where(index: int | None) -> str:
     return f"attestation #{index}" if index is not None else "an attestation"
 
@@ -151,7 +156,7 @@ def decide_signer(
     if vouched:
         algo, address, record = max(
             vouched,
-            key=lambda f: (f[2].vouched_status == "verified", f[2].vouched_index or -1),
+            key=lambda f: (f[2].vouched_status == "verified", _order(f[2].vouched_index)),
         )
         detail = f"{algo} signer {address} vouched for by {_where(record.vouched_index)}"
         if unnamed:
@@ -164,7 +169,7 @@ def decide_signer(
             )
         return SignerDecision(check, record.vouched_index, record.named_index)
     if found:
-        algo, address, record = max(found, key=lambda f: f[2].named_index or -1)
+        algo, address, record = max(found, key=lambda f: _order(f[2].named_index))
         latest = f"#{record.named_index}" if record.named_index is not None else "one"
         detail = (
             f"{algo} signer {address} is named only by attestations that did not verify "

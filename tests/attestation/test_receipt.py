@@ -334,3 +334,19 @@ def test_verify_receipt_tells_a_key_named_by_an_unverifiable_attestation_from_an
     forged = BY_ID["B_invalid_copy_paste"]["signature_response"]
     with_key = verify_receipt(forged, expected_signers={forged["signing_address"]})
     assert with_key.check("receipt.signer").detail == "no signature verified"
+
+
+def test_of_two_signers_the_later_vouching_attestation_decides_even_against_index_0():
+    from teelog.attestation.receipt import SignerRecord
+
+    records = {
+        KEY: SignerRecord("verified", 0, "verified", 0),
+        OTHER: SignerRecord("verified", 2, "verified", 2),
+    }
+    d = _decide(records, verified=(("ecdsa", KEY), ("ed25519", OTHER)))
+    assert d.attestation_index == 2
+    d = _decide(
+        {KEY: SignerRecord("unverifiable", 0), OTHER: SignerRecord("failed", None)},
+        verified=(("ecdsa", OTHER), ("ed25519", KEY)),
+    )
+    assert (d.named_index, d.check.status) == (0, "skip")
