@@ -20,6 +20,7 @@ import dcap_qvl
 
 from .collateral import CollateralDoc
 from .quote import Quote, SgxReport, TdReport
+from .times import rfc3339
 from .verdict import Check
 
 TCB_PASS = frozenset({"UpToDate"})
@@ -192,4 +193,4 @@ def _dcap_message(exc: BaseException) -> str:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(when)

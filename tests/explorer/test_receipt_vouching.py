@@ -18,7 +18,7 @@ from explorer_fixtures import (
     verified_bundle,
 )
 from teelog.attestation.receipt import SignerRecord, signer_key
-from teelog.collector.entries import encode_receipt
+from teelog.entries.receipt import encode_receipt
 from teelog.explorer import create_app
 
 ADDRESS = key_address()
