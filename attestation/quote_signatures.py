@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -94,8 +94,13 @@ def verify_quote_signatures(quote: Quote, at: datetime) -> x509.Certificate:
         )
     if sig.qe_report is None or sig.qe_report_signature is None or sig.qe_auth_data is None:
         raise QuoteSignatureError("the quote carries no QE report")
-    pck = _verify_pck_chain(quote.certification.pck_chain_pem, when)
-    pck_key = pck.public_key()
+    try:
+        pck = _verify_pck_chain(quote.certification.pck_chain_pem, when)
+        pck_key = pck.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        # A certificate cryptography cannot read (bad extension, unknown key or signature
+        # algorithm): malformed evidence, so the check fails rather than the verification.
+        raise QuoteSignatureError(f"PCK certificate chain unreadable: {exc}") from exc
     if not isinstance(pck_key, ec.EllipticCurvePublicKey) or pck_key.curve.name != "secp256r1":
         raise QuoteSignatureError("the PCK certificate's key is not an ECDSA P-256 key")
     if not _ecdsa_valid(pck_key, sig.qe_report_signature, sig.qe_report):
@@ -152,7 +157,7 @@ def _verify_pck_chain(pem: bytes, at: datetime) -> x509.Certificate:
         if i + 1 < len(path):
             try:
                 cert.verify_directly_issued_by(path[i + 1])
-            except (ValueError, TypeError, InvalidSignature) as exc:
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as exc:
                 raise QuoteSignatureError(
                     f"certificate {name} is not signed by {_name(path[i + 1])}: "
                     f"{exc or type(exc).__name__}"

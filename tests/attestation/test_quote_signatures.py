@@ -330,3 +330,13 @@ def test_every_quote_file_of_tests_data_tdx_is_among_the_real_quotes_checked_her
     checked = {parse_quote(load()).sha256 for _, load, _, _ in REAL_QUOTES}
     files = {parse_quote(quote_bytes(p.name)).sha256 for p in TDX.glob("*.quote.*")}
     assert len(files) == 7 and files <= checked
+
+
+def test_a_chain_that_is_not_pem_fails_the_check_instead_of_raising():
+    raw = bytearray(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin"))
+    pem = parse_quote(bytes(raw)).certification.pck_chain_pem
+    start = bytes(raw).find(pem)
+    body = start + len(b"-----BEGIN CERTIFICATE-----\n")
+    raw[body : body + 8] = b"********"  # not base64: the leaf no longer decodes
+    check = _quote_check(bytes(raw), AT_V4_UPTODATE, None)
+    assert check.status == "fail" and "PCK certificate chain" in check.detail
