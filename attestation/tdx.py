@@ -113,10 +113,10 @@ def verify_tdx(
     result.tcb_status, result.advisory_ids = qvl.tcb_status, qvl.advisory_ids
     if signatures.status == "fail":
         # The signature part decides alone: the same outcome as without collateral.
-        qvl = result.checks[0]
-        agrees = qvl.status == "fail" and qvl.detail != signatures.detail
+        theirs = result.checks[0]  # dcap-qvl's tdx.quote
+        agrees = theirs.status == "fail" and theirs.detail != signatures.detail
         result.checks[0] = (
-            Check("tdx.quote", "fail", f"{signatures.detail} (dcap-qvl: {qvl.detail})")
+            Check("tdx.quote", "fail", f"{signatures.detail} (dcap-qvl: {theirs.detail})")
             if agrees
             else signatures
         )
