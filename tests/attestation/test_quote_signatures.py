@@ -340,3 +340,15 @@ def test_a_chain_that_is_not_pem_fails_the_check_instead_of_raising():
     raw[body : body + 8] = b"********"  # not base64: the leaf no longer decodes
     check = _quote_check(bytes(raw), AT_V4_UPTODATE, None)
     assert check.status == "fail" and "PCK certificate chain" in check.detail
+
+
+def test_a_report_whose_quote_has_trailing_bytes_fails_as_unreadable():
+    from teelog.attestation import verify_report
+
+    doc = {"model_attestations": [near_bundle()["model_attestations"][0]]}
+    doc["model_attestations"][0]["intel_quote"] += "01"
+    result = verify_report(doc, at=AT_NEAR_MODEL, collateral=[collateral_doc("dcapqvl_tdx_v5")])
+    (check,) = [c for c in result.attestations[0].checks if c.name == "tdx.quote"]
+    assert check.status == "fail"
+    assert check.detail.startswith("quote unreadable: 71 bytes follow the")
+    assert result.status == "failed"
