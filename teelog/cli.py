@@ -22,6 +22,8 @@ _COMMAND_MODULES = (
     "teelog.attestation.cli",  # verify
     "teelog.node.cli",  # node
     "teelog.collector.cli",  # collect, import
+    "teelog.models.cli",  # model encrypt|decrypt|verify
+    "teelog.broker.cli",  # broker
 )
 
 

@@ -1,0 +1,192 @@
+"""The broker's configuration, ``broker.toml`` (``teelog broker --config broker.toml``)::
+
+    [broker]                      # optional
+    name = "broker-1"             # the ``broker`` of every entry (default "teelog-broker")
+    token_ttl = "5m"              # lifetime of attestation tokens (default 5 minutes)
+    rim_dir = "rims/"             # NVIDIA RIM files for gpu.rim (optional)
+
+    [log]
+    data = "/path/to/data"        # the log's data directory, as for the collector
+
+    [collateral]                  # as ``teelog verify --collateral/--pccs/--collateral-cache``
+    files = ["tdx.collateral.json"]
+    pccs_url = "https://pccs.example"
+    cache_dir = "collateral-cache/"
+
+    [[resources]]                 # one per model version
+    path = "acme/model-key/llama3-70b-v3"
+    key = "keys/llama3-70b-v3.key"   # 32 bytes, mode 0600
+    manifest = "enc/llama3-70b-v3/manifest.json"
+    policy = "policies/llama3-70b-v3.json"
+
+Relative paths are against the file's directory. Every error names its key
+(``resources[1].key: …``, 0-based), with the collector's TOML reader and ``[collateral]``
+table (the same options as ``teelog verify``).
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from teelog.collector.config import (
+    CollateralConfig,
+    ConfigError,
+    _collateral,
+    _Table,
+    parse_duration,
+)
+
+from .errors import KbsError
+from .manifest import key_id, manifest_digest
+from .policy import Policy, PolicyError, load_policy
+from .resource_path import parse_resource_path
+
+KEY_BYTES = 32
+DEFAULT_NAME = "teelog-broker"
+DEFAULT_TOKEN_TTL = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One model version the broker releases the key of (the key itself stays on disk)."""
+
+    path: str
+    key_file: Path
+    key_id: str
+    model: str | None
+    version: str | None
+    manifest_sha256: str
+    policy: Policy
+
+    def read_key(self) -> bytes:
+        """The key bytes, read at release time (checked again: 0600, 32 bytes)."""
+        return read_key_file(self.key_file, "key")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    data: Path
+    name: str = DEFAULT_NAME
+    token_ttl: float = DEFAULT_TOKEN_TTL
+    rim_dir: Path | None = None
+    collateral: CollateralConfig = field(default_factory=CollateralConfig)
+    resources: tuple[Resource, ...] = ()
+
+    def resource(self, path: str) -> Resource | None:
+        return next((r for r in self.resources if r.path == path), None)
+
+
+def read_key_file(path: Path, key: str) -> bytes:
+    """A key file's 32 bytes; ``ConfigError`` naming ``key`` if it is missing, readable by
+    group or others, or not 32 bytes."""
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(key, f"cannot read key file {path}: {exc.strerror or exc}") from exc
+    if stat.S_IMODE(mode) & 0o077:
+        raise ConfigError(key, f"key file {path} has mode {stat.S_IMODE(mode):04o}; it must be "
+                          "0600 (readable by the broker's user only)")
+    if len(data) != KEY_BYTES:
+        raise ConfigError(key, f"key file {path} holds {len(data)} bytes, not {KEY_BYTES}")
+    return data
+
+
+def _resource(data: Any, where: str, base: Path) -> Resource:
+    t = _Table(data, where)
+    path = t.string("path", required=True)
+    try:
+        parse_resource_path(path)
+    except KbsError as exc:
+        raise ConfigError(t.path("path"), exc.detail) from None
+    key_file = (base / t.string("key", required=True)).expanduser()
+    manifest_file = (base / t.string("manifest", required=True)).expanduser()
+    policy_file = (base / t.string("policy", required=True)).expanduser()
+    t.finish()
+    key = read_key_file(key_file, t.path("key"))
+    try:
+        manifest = json.loads(manifest_file.read_bytes())
+    except OSError as exc:
+        raise ConfigError(t.path("manifest"), f"cannot read {manifest_file}: "
+                          f"{exc.strerror or exc}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(t.path("manifest"), f"{manifest_file} is not JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ConfigError(t.path("manifest"), f"{manifest_file} is not a JSON object")
+    kid = key_id(key)
+    if "key_id" in manifest and manifest["key_id"] != kid:
+        raise ConfigError(t.path("key"), f"the key's id {kid} is not the manifest's key_id "
+                          f"{manifest['key_id']!r}: wrong key for this model version")
+    try:
+        policy = load_policy(policy_file)
+    except PolicyError as exc:
+        raise ConfigError(t.path("policy"), str(exc)) from None
+    model, version = manifest.get("model"), manifest.get("version")
+    return Resource(
+        path=path,
+        key_file=key_file,
+        key_id=kid,
+        model=model if isinstance(model, str) else None,
+        version=version if isinstance(version, str) else None,
+        manifest_sha256=manifest_digest(manifest),
+        policy=policy,
+    )
+
+
+def parse_config(data: dict[str, Any], *, base: Path) -> BrokerConfig:
+    top = _Table(data, "")
+    log = _Table(top.get("log", {}), "log")
+    data_dir = log.string("data", required=True)
+    log.finish()
+    broker = _Table(top.get("broker", {}), "broker")
+    name = broker.string("name", DEFAULT_NAME)
+    ttl = broker.get("token_ttl")
+    token_ttl = DEFAULT_TOKEN_TTL if ttl is None else parse_duration(ttl, "broker.token_ttl")
+    rim = broker.string("rim_dir")
+    broker.finish()
+    rim_dir = (base / rim).expanduser() if rim else None
+    if rim_dir is not None and not rim_dir.is_dir():
+        raise ConfigError("broker.rim_dir", f"not a directory: {rim_dir}")
+    collateral = _collateral(top.get("collateral", {}), base)
+    raw = top.get("resources", [])
+    if not isinstance(raw, list):
+        raise ConfigError("resources", "expected an array of tables ([[resources]])")
+    resources = tuple(_resource(r, f"resources[{i}]", base) for i, r in enumerate(raw))
+    seen: dict[str, int] = {}
+    for i, r in enumerate(resources):
+        if r.path in seen:
+            raise ConfigError(
+                f"resources[{i}].path", f"{r.path!r} is also resources[{seen[r.path]}]"
+            )
+        seen[r.path] = i
+    top.finish()
+    return BrokerConfig(
+        data=(base / data_dir).expanduser(),
+        name=name,
+        token_ttl=token_ttl,
+        rim_dir=rim_dir,
+        collateral=collateral,
+        resources=resources,
+    )
+
+
+def load_config(path: str | Path) -> BrokerConfig:
+    """Read and check ``broker.toml``; relative paths are against its directory."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError("", f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"{path} is not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data, base=path.parent.resolve())
+
+
+__all__ = ["BrokerConfig", "ConfigError", "Resource", "load_config", "parse_config"]

@@ -1,0 +1,1 @@
+"""Log entry types (docs/entries.md)."""
