@@ -20,7 +20,7 @@ from .eventlog import EventLog, parse_event_log
 from .measurements import Change, GpuMeasurement, Measurements, diff_measurements
 from .quote import Quote, decode_quote_bytes, parse_quote
 from .receipt import verify_receipt
-from .report import FORMATS, attestations_of, detect_format, verify_quote, verify_report
+from .report import FORMATS, detect_format, report_attestations, verify_quote, verify_report
 from .verdict import Check, Result, Verdict, status_of, worst_status
 
 __all__ = [
@@ -41,13 +41,13 @@ __all__ = [
     "ReportFormatError",
     "Result",
     "Verdict",
-    "attestations_of",
     "decode_quote_bytes",
     "detect_format",
     "diff_measurements",
     "load_collateral",
     "parse_event_log",
     "parse_quote",
+    "report_attestations",
     "status_of",
     "verify_quote",
     "verify_receipt",

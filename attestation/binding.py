@@ -11,7 +11,9 @@
 - legacy (before 2025-10): the address padded to 64 bytes without a nonce, or tappd's hashed
   layouts — reported as ``skip`` (unverifiable), never as ``pass``.
 
-See research/node-api.md §(c) and research/gpu-attestation.md §1.3.
+See docs/attestation.md "report_data binding"; the producer side is ``_build_report_data``
+in https://github.com/nearai/vllm-proxy (``src/app/quote/quote.py``), and ``teelog node``
+builds its report_data with :func:`report_data_for` below.
 """
 
 from __future__ import annotations
@@ -57,6 +59,25 @@ def verify_binding(
     return BindingResult(rd_check, _nonce_check(bound, claims, expected_nonce), bound, gpu)
 
 
+NONCE_SIZE = 32
+
+
+def address_field(key: bytes) -> bytes:
+    """``report_data[0:32]`` of the vllm-proxy layout: the signing key's bytes (20 or 32)
+    right-padded with zeros to 32 bytes."""
+    if len(key) > 32:
+        raise ValueError("a signing address is at most 32 bytes")
+    return key.ljust(32, b"\0")
+
+
+def report_data_for(key: bytes, nonce: bytes) -> bytes:
+    """The 64 bytes of report_data binding ``key`` to ``nonce`` (``address ‖ nonce``, module
+    docstring): what a node puts in its quote and exactly what :func:`verify_binding` passes."""
+    if len(nonce) != NONCE_SIZE:
+        raise ValueError(f"nonce must be {NONCE_SIZE} bytes")
+    return address_field(key) + nonce
+
+
 def signing_key_bytes(address: str, algo: str | None) -> bytes | None:
     """The bytes a signing address stands for: 20 (ECDSA address) or 32 (Ed25519 key)."""
     text = address.strip().removeprefix("0x").removeprefix("0X")
@@ -91,7 +112,7 @@ def _address_nonce(rd: bytes, claims: BindingClaims) -> tuple[Check, bytes | Non
     head, tail = rd[:32], rd[32:64]
     nonce = _hex_bytes(claims.request_nonce)
     fingerprint = _hex_bytes(claims.tls_cert_fingerprint)
-    plain = key.ljust(32, b"\0")
+    plain = address_field(key)
     tls = hashlib.sha256(key + fingerprint).digest() if fingerprint else None
     if claims.request_nonce is None:
         if rd == key.ljust(64, b"\0"):

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .times import TimeFormatError, parse_time
+
 EXIT_OK, EXIT_NOT_VERIFIED, EXIT_UNUSABLE = 0, 1, 2
 _MARK = {"pass": "pass", "fail": "FAIL", "warn": "warn", "skip": "skip"}
 
@@ -90,7 +92,7 @@ def _verify(args: argparse.Namespace) -> Any:
     from .verdict import Result
 
     data = _read(args.file)
-    at = parse_time(args.at) if args.at else datetime.now(UTC)
+    at = _at(args.at) if args.at else datetime.now(UTC)
     nonce = _nonce(args.nonce)
     doc = _json_object(data)
     if doc is not None and "text" in doc and "signature" in doc:
@@ -117,16 +119,12 @@ def _verify(args: argparse.Namespace) -> Any:
     )
 
 
-def parse_time(text: str) -> datetime:
-    """RFC 3339 (``Z`` or offset; naive means UTC) or Unix seconds."""
-    value = text.strip()
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value), tz=UTC)
+def _at(text: str) -> datetime:
+    """``--at``: RFC 3339 or Unix seconds (``attestation.times.parse_time``)."""
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as exc:
-        raise _Unusable(f"--at {text!r}: not RFC 3339 or Unix seconds") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_time(text)
+    except TimeFormatError as exc:
+        raise _Unusable(f"--at: {exc}") from exc
 
 
 def _nonce(text: str | None) -> bytes | None:

@@ -26,7 +26,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from cryptography import x509
 
 from .errors import CollateralError
 from .quote import Quote
+from .times import parse_rfc3339, rfc3339
 
 COLLATERAL_FIELDS = (
     "pck_crl_issuer_chain",
@@ -492,10 +493,9 @@ def _date(obj: dict[str, Any], key: str, where: str) -> datetime:
     if not isinstance(value, str):
         raise CollateralError(f"collateral {where}.{key} missing")
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_rfc3339(value)
     except ValueError as exc:
         raise CollateralError(f"collateral {where}.{key} is not a date: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _crl(hex_text: str, name: str) -> x509.CertificateRevocationList:
@@ -506,6 +506,4 @@ def _crl(hex_text: str, name: str) -> x509.CertificateRevocationList:
 
 
 def _iso(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if when is None else rfc3339(when)

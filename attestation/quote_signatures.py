@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .quote import CERT_TYPE_PCK_CHAIN, Quote
+from .times import rfc3339
 from .verdict import Check
 
 ROOT_CA_PEM = Path(__file__).resolve().parent / "data" / "intel_sgx_root_ca.pem"
@@ -148,8 +149,8 @@ def _verify_pck_chain(pem: bytes, at: datetime) -> x509.Certificate:
         name = _name(cert)
         if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
             raise QuoteSignatureError(
-                f"certificate {name} is valid {_iso(cert.not_valid_before_utc)}.."
-                f"{_iso(cert.not_valid_after_utc)}, not at the verification time {_iso(at)}"
+                f"certificate {name} is valid {rfc3339(cert.not_valid_before_utc)}.."
+                f"{rfc3339(cert.not_valid_after_utc)}, not at the verification time {rfc3339(at)}"
             )
         if i > 0 and not _is_ca(cert):
             raise QuoteSignatureError(f"certificate {name} issues {_name(path[i - 1])} but is "
@@ -186,7 +187,3 @@ def _ecdsa_valid(key: ec.EllipticCurvePublicKey, raw_signature: bytes, data: byt
 def _name(cert: x509.Certificate) -> str:
     common = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return repr(str(common[0].value)) if common else cert.subject.rfc4514_string()
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

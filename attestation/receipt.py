@@ -1,7 +1,7 @@
 """Response receipts: the signature a node publishes for every response it served.
 
 A receipt is the vllm-proxy ``GET /v1/signature/{chat_id}`` answer ``{text, signature,
-signing_address, signing_algo}`` (research note node-api.md §b). The signed text is
+signing_address, signing_algo}`` (docs/node.md "What is signed"). The signed text is
 ``sha256hex(request) ":" sha256hex(response)``, or with a model prefix
 ``model ":" req ":" resp`` (NEAR direct endpoints, Rust proxy); verifiers split on ``:`` and
 take the last two parts.
@@ -30,10 +30,18 @@ from .verdict import Verdict
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
+def text_of_hashes(request_sha256: str, response_sha256: str, model: str | None = None) -> str:
+    """The text a node signs, from the two SHA-256 hex digests: ``[model:]request:response``
+    (the producer, ``teelog node``, and :func:`parse_signed_text` agree on it by using this)."""
+    hashes = f"{request_sha256}:{response_sha256}"
+    return f"{model}:{hashes}" if model else hashes
+
+
 def signed_text(request: bytes, response: bytes, model: str | None = None) -> str:
     """The text a node signs for one exchange: ``[model:]sha256(request):sha256(response)``."""
-    hashes = f"{hashlib.sha256(request).hexdigest()}:{hashlib.sha256(response).hexdigest()}"
-    return f"{model}:{hashes}" if model else hashes
+    return text_of_hashes(
+        hashlib.sha256(request).hexdigest(), hashlib.sha256(response).hexdigest(), model
+    )
 
 
 def parse_signed_text(text: str) -> tuple[str | None, str, str]:

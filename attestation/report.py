@@ -1,6 +1,6 @@
 """Report formats and the verification of a whole report: one :class:`Verdict` per attestation.
 
-Formats (research/node-api.md §a, research/gpu-attestation.md §1):
+Formats (docs/attestation.md "Report formats"):
 
 - ``vllm-proxy``: ``/v1/attestation/report`` of the Python or Rust signing proxy
   (``signing_address, signing_algo, request_nonce, intel_quote, nvidia_payload, event_log,
@@ -80,7 +80,7 @@ def detect_format(doc: dict[str, Any]) -> str:
     raise ReportFormatError(f"not a known attestation report format (keys: {keys})")
 
 
-def attestations_of(doc: dict[str, Any]) -> tuple[str, list[Attestation]]:
+def report_attestations(doc: dict[str, Any]) -> tuple[str, list[Attestation]]:
     """The format of ``doc`` and the attestations it contains, in order."""
     fmt = detect_format(doc)
     if fmt == "redpill-chutes":
@@ -193,7 +193,7 @@ def verify_report(
     when = as_datetime(at)
     expected = _nonce_bytes(nonce)
     source = _collateral(collateral)
-    _, attestations = attestations_of(load_document(doc))
+    _, attestations = report_attestations(load_document(doc))
     result = Result()
     for att in attestations:
         verdict, tdx = verify_attestation(
@@ -425,9 +425,9 @@ def _nonce_bytes(nonce: bytes | str | None) -> bytes | None:
 __all__ = [
     "FORMATS",
     "Attestation",
-    "attestations_of",
     "detect_format",
     "load_document",
+    "report_attestations",
     "verify_attestation",
     "verify_quote",
     "verify_report",

@@ -1,6 +1,6 @@
 """Response signing keys of a node, and the matching verification: one place for both.
 
-Two schemes, both as the vllm-proxy API defines them (research note node-api.md §b):
+Two schemes, both as the vllm-proxy API defines them (docs/node.md "What is signed"):
 
 ``ecdsa``    secp256k1, Ethereum EIP-191 ``personal_sign`` (version 0x45): the digest is
              ``keccak256(b"\\x19Ethereum Signed Message:\\n" + str(len(msg)) + msg)`` over the

@@ -29,6 +29,7 @@ import dcap_qvl
 from .collateral import CollateralDoc
 from .quote import Quote, SgxReport, TdReport
 from .quote_signatures import quote_signature_check
+from .times import rfc3339
 from .verdict import Check
 
 TCB_PASS = frozenset({"UpToDate"})
@@ -228,4 +229,4 @@ def _dcap_message(exc: BaseException) -> str:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(when)

@@ -1,4 +1,4 @@
-"""The verdict model: what every verification returns (fixed JSON, see DESIGN.md "Verdicts").
+"""The verdict model: what every verification returns (fixed JSON, docs/attestation.md "Verdicts").
 
 A verdict is an overall status and a list of named checks. The overall status is derived from
 the checks, never set by hand, so that nothing is shown as ``verified`` unless every check it
@@ -77,15 +77,26 @@ def status_of(checks: Iterable[Check]) -> Status:
     return "verified"
 
 
-def worst_status(statuses: Iterable[Status]) -> Status:
+def worst_status(statuses: Iterable[str]) -> Status:
     """The worst of several statuses (``failed`` > ``unverifiable`` > ``warning`` > ``verified``).
 
-    An empty input is ``unverifiable``: nothing was verified.
+    This is the one status order of teelog: the entry's ``status`` (docs/entries.md), the
+    monitor's re-verification and the explorer all combine statuses with it. An empty input is
+    ``unverifiable`` (nothing was verified); a status that is not one of :data:`STATUSES` (read
+    from an untrusted entry) counts as ``failed``, so that it can never raise a combined status.
     """
     worst = -1
     for status in statuses:
-        worst = max(worst, STATUSES.index(status))
+        worst = max(worst, STATUSES.index(status) if status in STATUSES else len(STATUSES) - 1)
     return STATUSES[worst] if worst >= 0 else "unverifiable"
+
+
+def is_worse(old: str | None, new: str) -> bool:
+    """Whether ``new`` is a worse status than ``old``, by :data:`STATUSES` (unknown ``old``:
+    never worse, since there is nothing to compare with)."""
+    if old not in STATUSES:
+        return False
+    return worst_status([old, new]) != old
 
 
 @dataclass(slots=True)

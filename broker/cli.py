@@ -24,7 +24,7 @@ def run_broker(args: argparse.Namespace) -> int:
     """Handler of ``teelog broker``."""
     import uvicorn
     from teelog.attestation import CollateralError
-    from teelog.collector.entries import EntryTooLarge
+    from teelog.entries.encoding import EntryTooLarge
     from teelog.log import Log, LogError, LogStateError
 
     from .app import create_app

@@ -15,8 +15,8 @@
 
     [[resources]]                 # one per model version
     path = "acme/model-key/llama3-70b-v3"
-    key = "keys/llama3-70b-v3.key"   # 32 bytes, mode 0600
-    manifest = "enc/llama3-70b-v3/manifest.json"
+    key = "keys/llama3-70b-v3.key"   # teelog model encrypt --key-out; mode 0600
+    manifest = "enc/llama3-70b-v3/manifest.json"   # teelog model encrypt's manifest
     policy = "policies/llama3-70b-v3.json"
 
 Relative paths are against the file's directory. Every error names its key
@@ -26,7 +26,6 @@ table (the same options as ``teelog verify``).
 
 from __future__ import annotations
 
-import json
 import stat
 import tomllib
 from dataclasses import dataclass, field
@@ -40,13 +39,12 @@ from teelog.collector.config import (
     _Table,
     parse_duration,
 )
+from teelog.models import ModelInputError, key_id, manifest_digest, parse_manifest, read_key_file
 
 from .errors import KbsError
-from .manifest import key_id, manifest_digest
 from .policy import Policy, PolicyError, load_policy
 from .resource_path import parse_resource_path
 
-KEY_BYTES = 32
 DEFAULT_NAME = "teelog-broker"
 DEFAULT_TOKEN_TTL = 300.0
 
@@ -58,14 +56,14 @@ class Resource:
     path: str
     key_file: Path
     key_id: str
-    model: str | None
-    version: str | None
+    model: str
+    version: str
     manifest_sha256: str
     policy: Policy
 
     def read_key(self) -> bytes:
         """The key bytes, read at release time (checked again: 0600, 32 bytes)."""
-        return read_key_file(self.key_file, "key")
+        return read_private_key_file(self.key_file, "key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,20 +79,20 @@ class BrokerConfig:
         return next((r for r in self.resources if r.path == path), None)
 
 
-def read_key_file(path: Path, key: str) -> bytes:
-    """A key file's 32 bytes; ``ConfigError`` naming ``key`` if it is missing, readable by
-    group or others, or not 32 bytes."""
+def read_private_key_file(path: Path, key: str) -> bytes:
+    """A model key file (``teelog.models`` format: 32 raw bytes) that only its owner can read;
+    ``ConfigError`` naming ``key`` if it is missing, readable by group or others, or not a key."""
     try:
-        mode = path.stat().st_mode
-        data = path.read_bytes()
+        mode = stat.S_IMODE(path.stat().st_mode)
     except OSError as exc:
         raise ConfigError(key, f"cannot read key file {path}: {exc.strerror or exc}") from exc
-    if stat.S_IMODE(mode) & 0o077:
-        raise ConfigError(key, f"key file {path} has mode {stat.S_IMODE(mode):04o}; it must be "
-                          "0600 (readable by the broker's user only)")
-    if len(data) != KEY_BYTES:
-        raise ConfigError(key, f"key file {path} holds {len(data)} bytes, not {KEY_BYTES}")
-    return data
+    if mode & 0o077:
+        raise ConfigError(key, f"key file {path} has mode {mode:04o}; it must be 0600 "
+                          "(readable by the broker's user only)")
+    try:
+        return read_key_file(path)
+    except ModelInputError as exc:
+        raise ConfigError(key, str(exc)) from None
 
 
 def _resource(data: Any, where: str, base: Path) -> Resource:
@@ -108,31 +106,28 @@ def _resource(data: Any, where: str, base: Path) -> Resource:
     manifest_file = (base / t.string("manifest", required=True)).expanduser()
     policy_file = (base / t.string("policy", required=True)).expanduser()
     t.finish()
-    key = read_key_file(key_file, t.path("key"))
+    key = read_private_key_file(key_file, t.path("key"))
     try:
-        manifest = json.loads(manifest_file.read_bytes())
+        manifest = parse_manifest(manifest_file.read_bytes())
     except OSError as exc:
         raise ConfigError(t.path("manifest"), f"cannot read {manifest_file}: "
                           f"{exc.strerror or exc}") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(t.path("manifest"), f"{manifest_file} is not JSON: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise ConfigError(t.path("manifest"), f"{manifest_file} is not a JSON object")
+    except ModelInputError as exc:
+        raise ConfigError(t.path("manifest"), f"{manifest_file}: {exc}") from None
     kid = key_id(key)
-    if "key_id" in manifest and manifest["key_id"] != kid:
+    if manifest.key_id != kid:
         raise ConfigError(t.path("key"), f"the key's id {kid} is not the manifest's key_id "
-                          f"{manifest['key_id']!r}: wrong key for this model version")
+                          f"{manifest.key_id}: wrong key for this model version")
     try:
         policy = load_policy(policy_file)
     except PolicyError as exc:
         raise ConfigError(t.path("policy"), str(exc)) from None
-    model, version = manifest.get("model"), manifest.get("version")
     return Resource(
         path=path,
         key_file=key_file,
         key_id=kid,
-        model=model if isinstance(model, str) else None,
-        version=version if isinstance(version, str) else None,
+        model=manifest.model,
+        version=manifest.version,
         manifest_sha256=manifest_digest(manifest),
         policy=policy,
     )

@@ -126,7 +126,9 @@ def collect_command(args: argparse.Namespace) -> int:
 
 
 def _when(moment: Any) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    from teelog.attestation.times import rfc3339
+
+    return "-" if moment is None else rfc3339(moment)
 
 
 def print_status(config: Any) -> int:
@@ -173,8 +175,8 @@ _HEX64 = re.compile(r"\A[0-9a-fA-F]{64}\Z")
 def import_command(args: argparse.Namespace) -> int:
     from teelog.attestation.collateral import Collateral
     from teelog.attestation.errors import CollateralError
+    from teelog.attestation.times import parse_time
 
-    from .entries import parse_time
     from .importer import ReportFileError, import_reports
     from .models import create_tables
     from .poll import Recorder, system_clock
@@ -188,9 +190,12 @@ def import_command(args: argparse.Namespace) -> int:
 
     try:
         observed = parse_time(args.observed_at) if args.observed_at else system_clock()
+    except ValueError:
+        return fail(f"--observed-at {args.observed_at!r}: not an RFC 3339 time or Unix seconds")
+    try:
         at = parse_time(args.at) if args.at else observed
-    except ValueError as exc:
-        return fail(f"not an RFC 3339 time: {exc}")
+    except ValueError:
+        return fail(f"--at {args.at!r}: not an RFC 3339 time or Unix seconds")
     if args.nonce is not None and not _HEX64.match(args.nonce):
         return fail("--nonce: expected 64 hex digits")
     hooks: tuple = ()

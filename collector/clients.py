@@ -8,7 +8,7 @@ whatever goes wrong becomes a :class:`NodeError` with a ``kind`` the node's heal
 ``timeout`` · ``connect`` · ``tls`` · ``http`` (status ≥ 300) · ``too_large`` · ``garbage``
 (not JSON, or not the expected shape) · ``no_feed`` (the node has no receipts feed).
 
-Report formats (research/node-api.md §a, §g):
+Report formats (docs/collector.md "Report formats", docs/attestation.md "Report formats"):
 
 - ``vllm-proxy``: ``GET /v1/attestation/report?nonce=&signing_algo=`` → one report
   (``signing_address``, ``intel_quote``, ``nvidia_payload``, ``event_log``, ``info``,

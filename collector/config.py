@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from teelog.attestation import times
+
 ReportFormat = Literal["auto", "vllm-proxy", "near-gateway", "redpill-chutes"]
 REPORT_FORMATS: tuple[str, ...] = ("auto", "vllm-proxy", "near-gateway", "redpill-chutes")
 # Formats whose nodes publish teelog's receipts feed (``GET /v1/receipts``) by default.
 _FEED_FORMATS = ("auto", "vllm-proxy")
 
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
 _UNIT_BYTES = {
     None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20, "GB": 10**9,
@@ -123,19 +123,12 @@ class CollectorConfig:
 
 
 def parse_duration(value: Any, key: str) -> float:
-    """``"5s"``, ``"2m"``, ``"1.5h"``, ``"250ms"`` or a positive number of seconds → seconds."""
-    if isinstance(value, bool):
-        raise ConfigError(key, f'expected a duration like "30s", got {value!r}')
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    else:
-        shown = f'"{value}"' if isinstance(value, str) else repr(value)
-        raise ConfigError(key, f'expected a duration like "30s", got {shown}')
-    if seconds <= 0:
-        raise ConfigError(key, f"must be a positive duration, got {value!r}")
-    return seconds
+    """A config duration (``attestation.times.parse_duration``: ``"5s"``, ``"2m"``, ``"1.5h"``,
+    ``"250ms"`` or a positive number of seconds) → seconds; :class:`ConfigError` naming ``key``."""
+    try:
+        return times.parse_duration(value)
+    except times.TimeFormatError as exc:
+        raise ConfigError(key, str(exc)) from None
 
 
 def parse_size(value: Any, key: str) -> int:

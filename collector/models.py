@@ -30,7 +30,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class CollectorNode(SQLModel, table=True):
+class PollHealth(SQLModel):
+    """The health fields of a poll (an attestation poll, a receipts feed), set only by
+    ``collector.health``: the last success and error, the failure count, the next attempt."""
+
+    last_success_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    last_error_kind: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    next_attempt_at: datetime | None = None
+
+
+class CollectorNode(PollHealth, table=True):
     """One configured node: attestation-poll health and the last attestation seen."""
 
     __tablename__ = "collector_node"
@@ -39,20 +51,14 @@ class CollectorNode(SQLModel, table=True):
     url: str
     format: str | None = None  # the detected report format
     last_attempt_at: datetime | None = None
-    last_success_at: datetime | None = None
-    last_error: str | None = Field(default=None, sa_column=Column(Text))
-    last_error_kind: str | None = None
-    last_error_at: datetime | None = None
-    consecutive_failures: int = 0
-    next_attempt_at: datetime | None = None
     polls: int = 0
     last_attestation_index: int | None = None
     last_attestation_status: str | None = None
-    # Compact JSON of the last attestation entry's comparable part (see poll.summary_of).
+    # Compact JSON of the last attestation entry's comparable part (see entries.changes.summary_of).
     last_attestation: str | None = Field(default=None, sa_column=Column(Text))
 
 
-class CollectorReceiptCursor(SQLModel, table=True):
+class CollectorReceiptCursor(PollHealth, table=True):
     """Where the receipts feed of a node was read up to, and that feed's health."""
 
     __tablename__ = "collector_receipt_cursor"
@@ -62,12 +68,6 @@ class CollectorReceiptCursor(SQLModel, table=True):
     last_seq: int = 0
     receipts: int = 0  # receipts appended for this node, all instances
     missing: int = 0  # sequence numbers the node no longer had when asked (retention)
-    last_success_at: datetime | None = None
-    last_error: str | None = Field(default=None, sa_column=Column(Text))
-    last_error_kind: str | None = None
-    last_error_at: datetime | None = None
-    consecutive_failures: int = 0
-    next_attempt_at: datetime | None = None
     feed_available: bool = True
 
 

@@ -14,23 +14,25 @@ import hashlib
 import json
 import logging
 import os
-import random
 import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from teelog.attestation.measurements import Change
+from teelog.entries.attestation import attestation_entry, encode_attestation
+from teelog.entries.changes import compare_summaries, summary_of
+from teelog.entries.verdict import Verification
 
 from .appender import GroupAppender
-from .changes import Change, compare_summaries, summary_of
 from .clients import NodeError, Report, ReportClient
 from .config import NodeConfig
-from .entries import attestation_entry, encode_attestation
+from .health import record_failure, record_success
 from .models import (
     CollectorChange,
     CollectorChangeEvent,
@@ -56,15 +58,6 @@ class LogLike(Protocol):
 
     @property
     def blobs(self) -> Any: ...
-
-
-@dataclass(slots=True)
-class Verification:
-    """What the recorder needs of a verification: verdict JSON per attestation + collateral."""
-
-    attestations: list[dict[str, Any]]
-    collateral_used: dict[str, bytes] = field(default_factory=dict)
-    error: str | None = None  # the report could not be read at all
 
 
 # (the report: its exact bytes (or parsed JSON), the nonce sent or None, verification time)
@@ -209,9 +202,8 @@ class Recorder:
         poll) record the node's success, in the transaction of the append's batch."""
         state = session.get(CollectorNode, node) or CollectorNode(name=node, url=url or "")
         if polled:
-            state.last_attempt_at = state.last_success_at = moment
-            state.consecutive_failures = 0
-            state.next_attempt_at = None
+            state.last_attempt_at = moment
+            record_success(state, moment)
             state.polls += 1
         if url:
             state.url = url
@@ -322,13 +314,6 @@ class PollOutcome:
     skipped: bool = False
 
 
-def backoff_delay(node: NodeConfig, failures: int, interval: float) -> float:
-    """Seconds to wait after ``failures`` consecutive failures: the interval doubling from the
-    second failure on, capped at ``max_backoff``, with ±10 % jitter so nodes do not align."""
-    base = min(interval * 2 ** min(max(failures - 1, 0), 30), max(node.max_backoff, interval))
-    return base * random.uniform(0.9, 1.1)
-
-
 class AttestationPoller:
     """Polls one node's attestation report: the scheduler's per-node job."""
 
@@ -395,13 +380,7 @@ class AttestationPoller:
             state = session.get(CollectorNode, self.node.name)
             assert state is not None
             state.last_attempt_at = utc(now)
-            state.last_error = exc.message[:2000]
-            state.last_error_kind = exc.kind
-            state.last_error_at = utc(now)
-            state.consecutive_failures += 1
             state.polls += 1
-            delay = backoff_delay(self.node, state.consecutive_failures, self.node.interval)
-            state.next_attempt_at = utc(now + timedelta(seconds=delay))
-            self._due = state.next_attempt_at
+            self._due = record_failure(state, exc, utc(now), self.node, self.node.interval)
             session.add(state)
             session.commit()

@@ -22,16 +22,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
 from teelog.attestation.verdict import Check, status_of
+from teelog.entries.receipt import encode_receipt, receipt_entry
 
 from .appender import GroupAppender
 from .clients import NodeError, NoReceiptsFeed, ReceiptPage, ReceiptsClient
 from .config import NodeConfig
-from .entries import encode_receipt, receipt_entry
+from .health import record_failure, record_success
 from .models import (
     CollectorNode,
     CollectorReceipt,
@@ -39,7 +40,7 @@ from .models import (
     CollectorSigner,
     StateDB,
 )
-from .poll import Clock, CollectorFault, LogLike, backoff_delay, utc
+from .poll import Clock, CollectorFault, LogLike, utc
 
 logger = logging.getLogger("teelog.collector.receipts")
 
@@ -341,9 +342,7 @@ class ReceiptsPoller:
     def _succeeded(self) -> None:
         with self.db.session() as session:
             cursor = self._cursor(session)
-            cursor.last_success_at = utc(self.clock())
-            cursor.consecutive_failures = 0
-            cursor.next_attempt_at = None
+            record_success(cursor, utc(self.clock()))
             cursor.feed_available = True
             session.add(cursor)
             session.commit()
@@ -354,17 +353,12 @@ class ReceiptsPoller:
         logger.log(level, "node %s receipts: %s: %s", self.node.name, exc.kind, exc.message)
         with self.db.session() as session:
             cursor = self._cursor(session)
-            cursor.last_error = exc.message[:2000]
-            cursor.last_error_kind = exc.kind
-            cursor.last_error_at = utc(now)
-            cursor.consecutive_failures += 1
             cursor.feed_available = exc.kind != "no_feed"
-            delay = backoff_delay(
-                self.node, cursor.consecutive_failures, self.node.receipts_interval
+            # A node without a feed is asked again rarely: it may gain one on upgrade.
+            rarely = self.node.max_backoff if exc.kind == "no_feed" else 0.0
+            record_failure(
+                cursor, exc, utc(now), self.node, self.node.receipts_interval, at_least=rarely
             )
-            if exc.kind == "no_feed":  # ask again rarely: the node may gain a feed on upgrade
-                delay = max(delay, self.node.max_backoff)
-            cursor.next_attempt_at = utc(now + timedelta(seconds=delay))
             session.add(cursor)
             session.commit()
 

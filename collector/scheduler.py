@@ -96,7 +96,7 @@ class Collector:
             else:
                 verify = report_verifier(collateral_from_config(config.collateral))
         if verify_signatures is None:
-            from .verification import receipt_signature_checks
+            from teelog.entries.verdict import receipt_signature_checks
 
             verify_signatures = receipt_signature_checks
         self.db = StateDB(self.log.engine)

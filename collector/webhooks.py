@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from teelog.attestation.times import rfc3339
 
 from .config import WebhookConfig
 from .models import CollectorChangeEvent, CollectorWebhookDelivery, StateDB
@@ -43,10 +44,6 @@ DELIVERY_HEADER = "Teelog-Delivery"
 MAX_RECEIVER_BODY = 64 * 1024
 MAX_BACKOFF = 3600.0
 DEFAULT_TOLERANCE = 300
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -95,7 +92,7 @@ def event_body(event: CollectorChangeEvent, changes: Sequence[Any]) -> bytes:
         "type": "measurement.changed",
         "id": event.id,
         "node": event.node,
-        "time": _utc(event.time).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": rfc3339(event.time),
         "old_index": event.old_index,
         "new_index": event.new_index,
         "changes": [c.to_json() for c in changes],
@@ -108,7 +105,7 @@ def test_event_body(now: datetime) -> bytes:
     doc = {
         "type": "test",
         "id": None,
-        "time": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": rfc3339(now),
         "message": "teelog webhook test event",
     }
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()

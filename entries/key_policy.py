@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from teelog.collector.entries import MAX_ENTRY_BYTES, EntryTooLarge, canonical
+from .encoding import MAX_ENTRY_BYTES, EntryTooLarge, canonical
 
 ENTRY_TYPE = "key_policy"
 ENTRY_VERSION = 1

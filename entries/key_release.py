@@ -18,13 +18,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from teelog.collector.entries import (
-    MAX_ENTRY_BYTES,
-    SHORT_DETAIL,
-    EntryTooLarge,
-    canonical,
-    rfc3339,
-)
+from teelog.attestation.times import rfc3339
+
+from .encoding import MAX_ENTRY_BYTES, SHORT_DETAIL, EntryTooLarge, canonical, shorten
 
 ENTRY_TYPE = "key_release"
 ENTRY_VERSION = 1
@@ -100,8 +96,7 @@ def encode_key_release(entry: dict[str, Any]) -> bytes:
     short = dict(entry)
     short["failed"] = [
         {"name": f["name"][:SHORT_DETAIL],
-         "detail": f["detail"] if len(f["detail"]) <= SHORT_DETAIL
-         else f["detail"][: SHORT_DETAIL - 1] + "…"}
+         "detail": shorten(f["detail"])}
         for f in entry["failed"]
     ]
     data = canonical(short)

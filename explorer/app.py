@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import importlib.resources
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, request
-from sqlalchemy import Engine, create_engine
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .config import ExplorerConfig
 from .indexer import Indexer
 from .ratelimit import RateLimiter
+from .state import Explorer, read_engine
 from .store import Store
 
 CSP = "; ".join(
@@ -55,37 +54,6 @@ SECURITY_HEADERS = {
 }
 # Read-only, public data: any origin may read it (Datasette and CT log APIs do the same).
 _CORS_PREFIXES = ("/api/", "/log/", "/feeds/")
-
-
-@dataclass(slots=True)
-class Explorer:
-    """What the blueprints share: the log, its index, the read queries and settings."""
-
-    log: Any  # teelog.log.Log
-    indexer: Indexer
-    store: Store
-    config: ExplorerConfig
-    verify_limiter: RateLimiter
-    collateral: Any = None  # explorer.verifying.CollateralPool
-    evidence: Any = None  # explorer.evidence.EvidenceCache
-
-
-def read_engine(engine: Engine) -> Engine:
-    """An engine for the explorer's reads.
-
-    The log's SQLite engine opens every transaction with ``BEGIN IMMEDIATE`` (right for its
-    writes), which would make each page view take the database's write lock; reads go through
-    a plain engine on the same file instead, which in WAL mode never blocks or is blocked by
-    the writer. Other databases (PostgreSQL) share the log's engine and pool.
-    """
-    if engine.url.get_backend_name() != "sqlite":
-        return engine
-    return create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 60})
-
-
-def explorer() -> Explorer:
-    """The :class:`Explorer` of the current application."""
-    return current_app.extensions["teelog"]
 
 
 def templates_dir() -> str:

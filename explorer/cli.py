@@ -17,9 +17,7 @@ import threading
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``teelog serve`` and ``teelog monitor`` (``explorer.monitor_cli``)."""
-    from .monitor_cli import register as register_monitor
-
+    """Add ``teelog serve``."""
     p = sub.add_parser(
         "serve",
         help="run the explorer (pages, JSON API, feeds, static log) over a data directory",
@@ -29,7 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
     p.set_defaults(func=serve)
-    register_monitor(sub)
 
 
 def serve(args: argparse.Namespace) -> int:

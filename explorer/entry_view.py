@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from teelog.attestation.measurements import SCALAR_FIELDS
+from teelog.attestation.verdict import STATUSES
+from teelog.entries.attestation import attestations_of, measurements_of
 
 ENTRY_TYPES = ("attestation", "receipt")
-STATUSES = ("verified", "warning", "failed", "unverifiable")
+
 
 # Lookup-key kinds (explorer_keys.kind). Search matches a value against every kind; node names
 # are looked up through the entries table's node index instead (every entry has one).
@@ -137,20 +139,6 @@ def parse_entry(index: int, raw: bytes) -> EntryView:
     return view
 
 
-def attestations_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The well-formed (object) items of an attestation entry's ``attestations`` list."""
-    items = doc.get("attestations")
-    if not isinstance(items, list):
-        return []
-    return [a for a in items if isinstance(a, dict)]
-
-
-def measurements_of(att: dict[str, Any]) -> dict[str, Any]:
-    """An attestation's ``measurements`` object, or ``{}`` when absent or not an object."""
-    m = att.get("measurements")
-    return m if isinstance(m, dict) else {}
-
-
 def _read_attestation(view: EntryView, doc: dict[str, Any]) -> None:
     view.time = _str(doc, "observed_at", view.problems)
     if not isinstance(doc.get("attestations"), list):
@@ -193,11 +181,3 @@ def _read_receipt(view: EntryView, doc: dict[str, Any]) -> None:
     chat = doc.get("chat_id") if isinstance(doc.get("chat_id"), str) else "?"
     model = doc.get("model") if isinstance(doc.get("model"), str) else None
     view.summary = f"receipt {chat[:60]}" + (f" ({model[:60]})" if model else "")
-
-
-def receipt_attestation_index(doc: dict[str, Any]) -> int | None:
-    """The ``attestation_index`` of a receipt entry, if it is a non-negative integer."""
-    value = doc.get("attestation_index")
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None

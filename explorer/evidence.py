@@ -21,7 +21,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from teelog.attestation.collateral import load_collateral
@@ -30,6 +29,7 @@ from teelog.attestation.gpu.certs import describe, leaf_fwid, load_certificate
 from teelog.attestation.gpu.payload import decode_nvidia_payload
 from teelog.attestation.gpu.spdm import parse_attestation_report
 from teelog.attestation.quote import decode_quote_bytes, parse_quote
+from teelog.attestation.times import parse_rfc3339
 
 MAX_EVENTS = 2000
 MAX_WALK = 64  # dicts examined while looking for attestations in a report
@@ -335,7 +335,7 @@ def collateral_view(sha256: str, data: bytes | None, verified_at: str | None) ->
     view.freshness = doc.freshness.to_json()
     if verified_at:
         try:
-            at = datetime.fromisoformat(verified_at.replace("Z", "+00:00")).astimezone(UTC)
+            at = parse_rfc3339(verified_at)
             view.problem_at_verification = doc.freshness.problem_at(at)
         except ValueError:
             view.problem_at_verification = f"verified_at {verified_at!r} is not a time"

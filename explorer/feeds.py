@@ -1,7 +1,7 @@
 """Atom feeds (RFC 4287) of measurement changes: all nodes, and one per node.
 
 Built from the explorer's own index (``explorer_changes``), which is derived from the log with
-the collector's definition of a change (``collector.changes.compare_summaries``), not from the
+the one definition of a change (``entries.changes.compare_summaries``), not from the
 collector's tables: the explorer reads the log alone so that every replica serves the same feed,
 consistent with its ``/changes`` page and node timelines.
 
@@ -16,6 +16,9 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from flask import Blueprint, Response, abort, request, url_for
+from teelog.attestation.times import parse_rfc3339, rfc3339
+
+from .state import explorer
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FEED_LIMIT = 200  # changes read per feed (grouped into at most as many Atom entries)
@@ -33,10 +36,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 def _atom_time(value: str | None) -> str:
     if value:
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return rfc3339(parse_rfc3339(value))
         except ValueError:
             pass
     return "1970-01-01T00:00:00Z"  # an entry without a readable time sorts as the oldest
@@ -61,7 +61,7 @@ def render_feed(
     _sub(feed, "title", _strip_controls(title))
     first = next(iter(groups.values()), None)
     updated = (
-        _atom_time(first[0]["time"]) if first else datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _atom_time(first[0]["time"]) if first else rfc3339(datetime.now(UTC))
     )
     _sub(feed, "updated", updated)
     _sub(_sub(feed, "author"), "name", "teelog")
@@ -85,8 +85,6 @@ def render_feed(
 
 
 def _feed(node: str | None) -> Response:
-    from .app import explorer
-
     ex = explorer()
     if node is not None and ex.store.node(node) is None:
         abort(404, f"no node named {node!r}")

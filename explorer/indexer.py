@@ -27,12 +27,13 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
+from teelog.entries.attestation import attestations_of, measurements_of
+from teelog.entries.changes import changes_between, summary_of
 from teelog.log import TileError, TileReader
 from teelog.log.tiles import TILE_WIDTH
 
 from . import schema
-from .changes import changes_between, summary
-from .entry_view import EntryView, attestations_of, measurements_of, parse_entry
+from .entry_view import EntryView, parse_entry
 
 log_ = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class Indexer:
         change_rows: list[dict[str, Any]],
     ) -> int:
         assert view.doc is not None
-        new = summary(view.doc)
+        new = summary_of(view.doc)
         prev = last.get(node)
         if prev is None:
             t = schema.last_summary

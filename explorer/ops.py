@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from .logview import checkpoint_info
+from .state import explorer
 
 bp = Blueprint("ops", __name__)
 
@@ -39,8 +40,6 @@ def _label(value: str) -> str:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    from .app import explorer
-
     ex = explorer()
     cp = checkpoint_info(ex.log)
     lines = [
@@ -83,8 +82,6 @@ def metrics() -> Response:
 
 @bp.get("/healthz")
 def healthz() -> Any:
-    from .app import explorer
-
     ex = explorer()
     limit = ex.config.stale_after
     try:

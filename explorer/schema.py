@@ -69,10 +69,10 @@ last_summary = Table(
     metadata,
     Column("node", String(200), primary_key=True),
     Column("idx", BigInteger, nullable=False),
-    Column("summary", Text, nullable=False),  # JSON of explorer.changes.summary
+    Column("summary", Text, nullable=False),  # JSON of entries.changes.summary_of
 )
 
-# One change between a node's attestation and its previous one (collector.changes definition).
+# One change between a node's attestation and its previous one (the entries.changes rule).
 changes = Table(
     "explorer_changes",
     metadata,

@@ -129,8 +129,12 @@ class Store:
     def entries(
         self, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT, etype: str | None = None
     ) -> Page:
+        return self._entries_page(select(schema.entries), etype, cursor, limit)
+
+    def _entries_page(self, stmt: Any, etype: str | None, cursor: int | None, limit: int) -> Page:
+        """One page of entry rows, newest first, of ``stmt`` narrowed to ``etype`` and to
+        indexes below ``cursor``."""
         t = schema.entries
-        stmt = select(t)
         if etype:
             stmt = stmt.where(t.c.type == etype)
         if cursor is not None:
@@ -163,14 +167,8 @@ class Store:
         cursor: int | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> Page:
-        t = schema.entries
-        stmt = select(t).where(t.c.node == name)
-        if etype:
-            stmt = stmt.where(t.c.type == etype)
-        if cursor is not None:
-            stmt = stmt.where(t.c.idx < cursor)
-        stmt = stmt.order_by(t.c.idx.desc()).limit(limit + 1)
-        return _page(self._all(stmt), limit, _entry_json)
+        stmt = select(schema.entries).where(schema.entries.c.node == name)
+        return self._entries_page(stmt, etype, cursor, limit)
 
     # changes
 

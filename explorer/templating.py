@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
+from teelog.attestation.times import parse_rfc3339
 
 STATUS_CLASSES = {
     "verified": "ok",
@@ -46,11 +46,9 @@ def ago(value: Any, now: float | None = None) -> str:
         seconds = float(value)
     else:
         try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            moment = parse_rfc3339(str(value))
         except ValueError:
             return str(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
         seconds = (time.time() if now is None else now) - moment.timestamp()
     future = seconds < 0
     seconds = abs(seconds)

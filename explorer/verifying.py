@@ -31,6 +31,7 @@ from teelog.attestation import (
     verify_receipt,
     verify_report,
 )
+from teelog.attestation.times import parse_time, rfc3339
 
 KINDS = ("auto", "report", "quote", "receipt")
 _COLLATERAL_TTL = 60.0  # seconds a process keeps its collateral set before re-reading it
@@ -82,11 +83,11 @@ class CollateralPool:
 
 
 def parse_at(text: str | None) -> datetime:
-    """The verification time: RFC 3339 text, or now when empty."""
+    """The verification time: RFC 3339 or Unix seconds (``attestation.times.parse_time``, as
+    ``teelog verify --at``), or now when empty."""
     if not text or not text.strip():
         return datetime.now(UTC).replace(microsecond=0)
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return parse_time(text)
 
 
 def _attested_signers(ex: Any, address: str | None) -> set[str]:
@@ -102,7 +103,7 @@ def _attested_signers(ex: Any, address: str | None) -> set[str]:
 
 def verify_bytes(ex: Any, data: bytes, kind: str, at: datetime) -> VerifyOutcome:
     """Verify ``data`` as ``kind`` (see the module docstring); never raises on bad input."""
-    outcome = VerifyOutcome(kind=kind, at=at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    outcome = VerifyOutcome(kind=kind, at=rfc3339(at))
     if kind not in KINDS:
         outcome.error = f"kind must be one of {', '.join(KINDS)}"
         return outcome

@@ -12,10 +12,11 @@ import json
 from typing import Any
 
 from flask import request
+from teelog.entries.attestation import attestations_of
+from teelog.entries.receipt import receipt_attestation_index
 from teelog.log.proof_bundle import format_tlog_proof
 
-from .app import Explorer, explorer
-from .entry_view import EntryView, attestations_of, parse_entry, receipt_attestation_index
+from .entry_view import EntryView, parse_entry
 from .logview import (
     CheckpointInfo,
     TreeView,
@@ -23,6 +24,7 @@ from .logview import (
     checkpoint_info,
     consistency_proof_b64,
 )
+from .state import Explorer, explorer
 
 ENTRY_KINDS = ("attestation", "receipt", "unknown", "malformed")
 _HEX64 = frozenset("0123456789abcdef")
@@ -315,6 +317,8 @@ def verify_input(data: bytes, kind: str, at_text: str | None) -> Any:
         at = parse_at(at_text)
     except ValueError:
         return VerifyOutcome(
-            kind=kind, at=str(at_text)[:40], error=f"time {str(at_text)[:40]!r} is not RFC 3339"
+            kind=kind,
+            at=str(at_text)[:40],
+            error=f"time {str(at_text)[:40]!r} is not RFC 3339 or Unix seconds",
         )
     return verify_bytes(ex(), data, kind, at)

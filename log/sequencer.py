@@ -17,7 +17,6 @@ next batch.  A crash after step 4 is repaired on start by republishing the CAS r
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections.abc import Sequence
@@ -177,8 +176,7 @@ class Sequencer:
         room = max(self.max_batch - len(own), 0) if take_pending else 0
         pending = self.store.read_batch(room)
         stats.pending = len(pending)
-        sha = hashlib.sha256
-        hashes = [h for _, h, _ in pending] + [sha(b"\x00" + e).digest() for e in own]
+        hashes = [h for _, h, _ in pending] + [leaf_hash(e) for e in own]
         datas = [d for _, _, d in pending] + list(own)
         t1 = time.perf_counter()
         size = self.head.size

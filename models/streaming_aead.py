@@ -21,8 +21,9 @@ output prefix to streaming AEAD ciphertexts (the templates use ``OutputPrefixTyp
 these bytes are exactly what Tink's ``StreamingAead`` reads and writes.
 
 Both directions stream through two preallocated buffers with ``encrypt_into``/``decrypt_into``
-(``cryptography`` 47.0 and later; the file object's ``readinto`` fills the input buffer), and read one byte ahead, as Tink's
-reader does, to learn whether a segment is the last without knowing the length in advance.
+(``cryptography`` 47.0 and later; the file object's ``readinto`` fills the input buffer), and
+read one byte ahead, as Tink's reader does, to learn whether a segment is the last without
+knowing the length in advance.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Client for the dstack guest agent (dstack 0.5.x), plain HTTP over its Unix socket.
 
-Endpoints and JSON (Dstack-TEE/dstack ``sdk/curl/api.md``; research node-api.md §e), all
+Endpoints and JSON (https://github.com/Dstack-TEE/dstack/blob/master/sdk/curl/api.md), all
 ``POST`` with a JSON body:
 
 - ``/GetQuote {"report_data": hex ≤ 64 bytes}`` → ``{quote: hex, event_log: JSON string,

@@ -23,8 +23,9 @@ import threading
 import time
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
+
+from teelog.attestation.times import parse_rfc3339
 
 from .receipt import Receipt, Signature
 
@@ -56,13 +57,8 @@ _COLUMNS = (
 _PRUNE_INTERVAL = 600.0
 
 
-def rfc3339(ts: float) -> str:
-    """``ts`` (Unix seconds) as RFC 3339 UTC with second precision and ``Z`` (docs/entries.md)."""
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _unix(signed_at: str) -> int:
-    return int(datetime.fromisoformat(signed_at).timestamp())  # "Z" is UTC (Python ≥ 3.11)
+    return int(parse_rfc3339(signed_at).timestamp())
 
 
 def _row_to_receipt(row: tuple) -> Receipt:

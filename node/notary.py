@@ -10,7 +10,10 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from .journal import Journal, rfc3339
+from teelog.attestation.receipt import text_of_hashes
+from teelog.attestation.times import rfc3339
+
+from .journal import Journal
 from .keys import SigningKeys
 from .receipt import Receipt, Signature
 
@@ -28,7 +31,7 @@ class Notary:
         self, *, chat_id: str, model: str | None, request_sha256: str, response_sha256: str
     ) -> Receipt:
         """Sign ``request_sha256:response_sha256`` with both keys, journal it, return it."""
-        text = f"{request_sha256}:{response_sha256}"
+        text = text_of_hashes(request_sha256, response_sha256)
         unsigned = Receipt(
             seq=0,
             chat_id=chat_id,

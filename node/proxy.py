@@ -1,7 +1,7 @@
 """Forwarding completions to the upstream and signing what the client receives.
 
 The signed text hashes exactly the bytes received from the client and the bytes sent back
-(research node-api.md §b): for a JSON reply the body is sent byte for byte as the upstream
+(docs/node.md "What is signed"): for a JSON reply the body is sent byte for byte as the upstream
 produced it (never re-serialised); for a stream every upstream chunk is passed on as soon as it
 arrives, and the response hash covers all SSE bytes, ``data: [DONE]`` included.
 

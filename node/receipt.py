@@ -1,6 +1,6 @@
 """A receipt: one delivered response, signed by the node, as kept in the journal and published.
 
-The signed text is the vllm-proxy rule (docs/node.md, research node-api.md §b):
+The signed text is the vllm-proxy rule (docs/node.md, "What is signed"):
 ``sha256hex(request bytes) + ":" + sha256hex(response bytes)``, lowercase hex, where the bytes
 are exactly those the node received from the client and sent to it. A receipt carries hashes
 only, never prompts or completions.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from teelog.attestation.receipt import text_of_hashes
 
 SigningAlgo = Literal["ecdsa", "ed25519"]
 SIGNING_ALGOS: tuple[SigningAlgo, ...] = ("ecdsa", "ed25519")
@@ -42,7 +44,7 @@ class Receipt:
     @property
     def text(self) -> str:
         """The signed text: ``<request sha256 hex>:<response sha256 hex>``."""
-        return f"{self.request_sha256}:{self.response_sha256}"
+        return text_of_hashes(self.request_sha256, self.response_sha256)
 
     def signature(self, algo: SigningAlgo) -> Signature:
         return self.ecdsa if algo == "ecdsa" else self.ed25519

@@ -1,6 +1,7 @@
 """The attestation report (``GET /v1/attestation/report``), vllm-proxy shape.
 
-Binding (research node-api.md §c; ``nearai/vllm-proxy`` ``quote.py::_build_report_data``):
+Binding (docs/attestation.md "report_data binding"; made by
+``teelog.attestation.binding.report_data_for``, the layout the verifier checks):
 ``report_data = signing_address_bytes.ljust(32, b"\\0") ‖ nonce`` where the address bytes are
 the 20-byte Ethereum address for ``ecdsa`` and the 32-byte public key for ``ed25519``; the same
 nonce is the requester nonce of every GPU's evidence.
@@ -17,6 +18,8 @@ import asyncio
 import logging
 from typing import Any
 
+from teelog.attestation.binding import NONCE_SIZE, report_data_for
+
 from .errors import NodeError
 from .gpu import GpuEvidenceError, GpuEvidenceProvider, nvidia_payload
 from .keys import SigningKeys
@@ -24,18 +27,6 @@ from .quote import QuoteError, QuoteProvider
 from .receipt import SigningAlgo
 
 log = logging.getLogger("teelog.node.report")
-
-NONCE_SIZE = 32
-
-
-def report_data(address_bytes: bytes, nonce: bytes) -> bytes:
-    """The 64 bytes of TDX report_data binding a signing key to a nonce (module docstring)."""
-    if len(address_bytes) > 32:
-        raise ValueError("a signing address is at most 32 bytes")
-    if len(nonce) != NONCE_SIZE:
-        raise ValueError(f"nonce must be {NONCE_SIZE} bytes")
-    return address_bytes.ljust(32, b"\0") + nonce
-
 
 def parse_nonce(value: str) -> bytes:
     """A client's ``nonce`` query value (64 hex characters) as bytes, or a 400 NodeError."""
@@ -87,7 +78,7 @@ class Attestor:
                 404, "Signing address not found on this server", "not_found",
                 param="signing_address", code="unknown_signing_address",
             )
-        data = report_data(self.keys.address_bytes(algo), nonce)
+        data = report_data_for(self.keys.address_bytes(algo), nonce)
         if self._pending >= self._backlog:
             raise NodeError(
                 429, "too many attestation reports in progress; retry shortly",

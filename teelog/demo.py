@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from teelog.attestation.times import duration_option, duration_or_zero_option, rfc3339
+
 logger = logging.getLogger("teelog.demo")
 
 DEMO_ORIGIN = "demo.teelog.local/log"
@@ -63,12 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="data directory (default: a new temporary directory, removed at exit)")
     p.add_argument("--host", default="127.0.0.1", help="explorer address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="explorer port (default 8080; 0 picks)")
-    p.add_argument("--interval", type=float, default=10.0,
-                   help="seconds between two polls of the demo node (default 10)")
-    p.add_argument("--traffic", type=float, default=5.0,
-                   help="seconds between two demo chat requests (default 5; 0 sends none)")
-    p.add_argument("--duration", type=float, default=0.0,
-                   help="stop after this many seconds (default: run until interrupted)")
+    p.add_argument("--interval", type=duration_option, default=10.0, metavar="DURATION",
+                   help="time between two polls of the demo node (30s, 5m, 1h or seconds; "
+                        "default 10s)")
+    p.add_argument("--traffic", type=duration_or_zero_option, default=5.0, metavar="DURATION",
+                   help="time between two demo chat requests (default 5s; 0 sends none)")
+    p.add_argument("--duration", type=duration_or_zero_option, default=0.0, metavar="DURATION",
+                   help="stop after this long (default 0: run until interrupted)")
     p.set_defaults(func=run_demo)
 
 
@@ -223,7 +226,7 @@ def run_demo(args: argparse.Namespace) -> int:
         with _demo_data() as demo_data:
             index, status = import_near_bundle(log, demo_data)
         print(f"imported the real NEAR AI bundle as entry {index}: {status} "
-              f"(verified as of {NEAR_VERIFIED_AT:%Y-%m-%dT%H:%M:%SZ} with archived collateral)")
+              f"(verified as of {rfc3339(NEAR_VERIFIED_AT)} with archived collateral)")
         upstream, node, journal = start_dev_node(data / "demo-node-journal.sqlite")
         servers += [upstream, node]
         print(f"development node (no TEE, demo upstream): {node.url}")

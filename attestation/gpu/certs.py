@@ -1,6 +1,6 @@
 """GPU device certificate chains: path to the pinned NVIDIA root, and the leaf's FWID.
 
-A GPU's chain (research note gpu-attestation.md §2.5), leaf first::
+A GPU's chain (docs/attestation.md "What gpu.* checks prove", ``gpu.chain``), leaf first::
 
     GH100 A01 GSP FMC LF          per device, attestation key, FWID extension
     GH100 A01 GSP BROM            per device CA
@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ..times import rfc3339
 from .errors import CertificateError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -168,10 +169,10 @@ def _check_link(child: x509.Certificate, issuer: x509.Certificate) -> str | None
 def _validity_problem(cert: x509.Certificate, at: datetime) -> str | None:
     if at < cert.not_valid_before_utc:
         return (
-            f"{describe(cert)} is not valid before {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
+            f"{describe(cert)} is not valid before {rfc3339(cert.not_valid_before_utc)}"
         )
     if at > cert.not_valid_after_utc:
-        return f"{describe(cert)} expired {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
+        return f"{describe(cert)} expired {rfc3339(cert.not_valid_after_utc)}"
     return None
 
 
@@ -212,7 +213,7 @@ def verify_chain(
     for cert in path:
         problem = _validity_problem(cert, at)
         if problem is not None:
-            return ChainResult(False, f"{problem} (checked as of {at:%Y-%m-%dT%H:%M:%SZ})", path)
+            return ChainResult(False, f"{problem} (checked as of {rfc3339(at)})", path)
     return ChainResult(
         True, f"{len(path)} certificates, {describe(path[0])} -> {describe(root)} (pinned)", path
     )

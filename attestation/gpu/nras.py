@@ -2,10 +2,10 @@
 
 NRAS answers ``POST /v3/attest/gpu`` with a detached Entity Attestation Token (IETF RATS EAT,
 draft-ietf-rats-eat §4.2.18 "submods"): ``[["JWT", <overall JWT>], {"GPU-0": <JWT>, ...}]``
-(research note gpu-attestation.md §3.3). Every JWT is ES384 under a key of NVIDIA's JWKS
-(``/.well-known/jwks.json``, rotated daily), so a stored token is re-verifiable only with the
-JWKS snapshot captured with it. The overall token's ``submods`` carry ``SHA-256`` digests of
-each device JWT's text.
+(docs/attestation.md "What gpu.* checks prove", ``gpu.nras``). Every JWT is ES384 under a key
+of NVIDIA's JWKS (``/.well-known/jwks.json``, rotated daily), so a stored token is
+re-verifiable only with the JWKS snapshot captured with it. The overall token's ``submods``
+carry ``SHA-256`` digests of each device JWT's text.
 
 Also accepted: NVIDIA ``nvattest`` output ``{"claims", "detached_eat", ...}`` (dstack
 ``GpuInfo``), whose local tokens are ``alg: none`` — unauthenticated, so they fail here.
@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jwt
 
+from ..times import rfc3339
 from .errors import NrasError
 
 NRAS_ISSUER = "https://nras.attestation.nvidia.com"
@@ -132,8 +133,8 @@ def _verify_token(
         raise NrasError(f"{what}: no nbf/exp")
     if not nbf <= now <= exp:
         raise NrasError(
-            f"{what}: valid {datetime.fromtimestamp(nbf, UTC):%Y-%m-%dT%H:%M:%SZ} .. "
-            f"{datetime.fromtimestamp(exp, UTC):%Y-%m-%dT%H:%M:%SZ}, not at {at:%Y-%m-%dT%H:%M:%SZ}"
+            f"{what}: valid {rfc3339(nbf)} .. "
+            f"{rfc3339(exp)}, not at {rfc3339(at)}"
         )
     return claims
 

@@ -1,6 +1,6 @@
 """Decode ``nvidia_payload``: the GPU evidence wrapper providers publish, in every encoding seen.
 
-Shapes accepted (research note gpu-attestation.md §1):
+Shapes accepted (docs/attestation.md "nvidia_payload encodings accepted"):
 
 - NRAS request body, as a JSON string or an object (vllm-proxy, NEAR AI Cloud):
   ``{"nonce": hex, "arch": "HOPPER", "evidence_list": [{"evidence", "certificate"[, "arch"]

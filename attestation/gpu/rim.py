@@ -2,7 +2,7 @@
 
 A RIM is an ISO/IEC 19770-2 SWID tag with TCG RIM metadata (TCG PC Client RIM spec), signed
 with an enveloped XMLDSig (ECDSA-SHA384, C14N 1.1) whose ``X509Data`` carries the signer chain up
-to "NVIDIA CoRIM signing Root CA" (research note gpu-attestation.md §2.6). Each
+to "NVIDIA CoRIM signing Root CA" (docs/attestation.md "What gpu.* checks prove", ``gpu.rim``). Each
 ``Payload/Resource`` is one golden measurement: ``index`` (RIM index = SPDM block index - 1),
 ``active``, ``alternatives``, ``Hash0..n`` (SHA-384 hex) and ``size``.
 

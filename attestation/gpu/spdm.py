@@ -4,7 +4,7 @@ The report a Hopper/Blackwell GPU returns through NVML
 (``nvmlDeviceGetConfComputeGpuAttestationReport``) is the 37-byte GET_MEASUREMENTS request
 followed by the MEASUREMENTS response (DMTF DSP0274 SPDM 1.1 §10.11, "GET_MEASUREMENTS request
 and MEASUREMENTS response"). All multi-byte integers are little-endian (SPDM §8). Layout
-(research note gpu-attestation.md §2.1-§2.4)::
+(docs/attestation.md "GPU evidence and receipts")::
 
     request  (37)  version u8 | code u8 = 0xE0 | param1 u8 | param2 u8 | nonce[32] | slot u8
     response       version u8 | code u8 = 0x60 | param1 u8 | param2 u8 | blocks u8 | rec_len u24

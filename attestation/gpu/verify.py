@@ -4,7 +4,7 @@ Per GPU ``i`` (index in the evidence list), in this order:
 
 ``gpu.evidence[i]``  the SPDM report parses, its architecture agrees with the leaf certificate,
                      and its ECDSA P-384 signature over ``request ‖ response[:-96]`` (SHA-384)
-                     verifies under the leaf key (research note gpu-attestation.md §2.5).
+                     verifies under the leaf key (docs/attestation.md "What gpu.* checks prove").
 ``gpu.chain[i]``     the certificate chain reaches the pinned NVIDIA Device Identity CA, every
                      certificate valid at ``at``. Revocation is not checked (needs OCSP).
 ``gpu.fwid[i]``      the FWID in the leaf's TCG DICE TcbInfo equals the report's opaque FWID

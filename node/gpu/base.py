@@ -17,7 +17,7 @@ class GpuEvidenceError(RuntimeError):
 class GpuEvidence:
     """One GPU's confidential-computing evidence: the SPDM GET_MEASUREMENTS transcript signed
     by the GPU over the requester nonce (``report``) and its PEM certificate chain
-    (research gpu-attestation.md §2), plus the architecture name NRAS expects."""
+    (docs/attestation.md "GPU evidence and receipts"), plus the architecture name NRAS expects."""
 
     arch: str
     report: bytes
@@ -35,7 +35,7 @@ class GpuEvidenceProvider(Protocol):
 
 
 def nvidia_payload(nonce: bytes, evidence: Sequence[GpuEvidence]) -> str:
-    """The ``nvidia_payload`` string of a vllm-proxy report (research gpu-attestation.md §1.1):
+    """The ``nvidia_payload`` string of a vllm-proxy report (docs/attestation.md "Report formats"):
     ``{"nonce", "evidence_list": [{"certificate": b64(PEM chain), "evidence": b64(report),
     "arch"}], "arch"}`` — exactly the body NVIDIA's NRAS ``/v3/attest/gpu`` accepts."""
     if not evidence:

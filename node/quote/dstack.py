@@ -1,7 +1,8 @@
 """TDX quotes from the dstack guest agent (``GetQuote`` and ``Info``, dstack 0.5.x).
 
 The agent returns the quote together with the event log that replays to RTMR0-3, and ``Info``
-carries the app compose file whose SHA-256 is in ``mr_config_id`` (research node-api.md §d).
+carries the app compose file whose SHA-256 is in ``mr_config_id`` (docs/node.md "The compose hash a
+verifier sees").
 ``Info`` does not change while the CVM runs, so it is fetched once and kept.
 """
 

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from teelog.attestation import (
     AttestationInputError,
-    attestations_of,
     decode_quote_bytes,
     load_collateral,
     parse_event_log,
     parse_quote,
+    report_attestations,
     verify_quote,
     verify_report,
 )
@@ -162,7 +162,7 @@ def test_report_detection_random_documents(value):
     if not isinstance(value, dict):
         return
     with contextlib.suppress(AttestationInputError):
-        attestations_of(value)
+        report_attestations(value)
 
 
 @settings(max_examples=60, deadline=None)

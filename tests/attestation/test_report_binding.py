@@ -1,4 +1,5 @@
-"""report_data binding: the layouts in research/node-api.md §(c), on real and derived data."""
+"""report_data binding: the layouts in docs/attestation.md "report_data binding", on real and
+derived data."""
 
 from __future__ import annotations
 

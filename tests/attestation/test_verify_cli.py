@@ -7,7 +7,7 @@ import json
 
 import pytest
 from attestation_data import NEAR_BUNDLE, NEAR_NONCE, REPORTS, TDX
-from teelog.attestation.cli import parse_time, register
+from teelog.attestation.cli import register
 
 V4 = str(TDX / "dcapqvl_tdx_v4_uptodate.quote.bin")
 V4_COLL = str(TDX / "dcapqvl_tdx_v4_uptodate.collateral.json")
@@ -115,10 +115,10 @@ def test_broken_json_exits_2(tmp_path):
     assert run(str(bad)) == 2
 
 
-def test_time_formats():
-    assert parse_time("1751624191").timestamp() == 1751624191
-    assert parse_time("2025-07-04T10:16:31Z").timestamp() == 1751624191
-    assert parse_time("2025-07-04T10:16:31").timestamp() == 1751624191
+def test_at_that_is_no_time_exits_2_with_the_reason(capsys):
+    assert run(V4, "--collateral", V4_COLL, "--at", "soon") == 2
+    err = capsys.readouterr().err
+    assert "--at" in err and "neither RFC 3339" in err and "Unix seconds" in err
 
 
 def test_table_summarises_measurements(capsys):

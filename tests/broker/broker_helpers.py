@@ -17,6 +17,7 @@ from teelog.broker.binding import expected_report_data
 from teelog.broker.config import parse_config
 from teelog.broker.service import Broker
 from teelog.log import Log
+from teelog.models import Manifest, key_id, new_manifest
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TDX = DATA / "tdx"
@@ -59,6 +60,13 @@ class Setup:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def write_manifest(path: Path, key: bytes, model: str, version: str) -> Manifest:
+    """A teelog-model/v1 manifest for ``key`` (no files: the broker reads only its identity)."""
+    manifest = new_manifest(model, version, key_id(key), [])
+    path.write_bytes(manifest.dumps())
+    return manifest
+
+
 def write_key(path: Path, key: bytes, mode: int = 0o600) -> Path:
     path.write_bytes(key)
     os.chmod(path, mode)
@@ -75,9 +83,7 @@ def make_setup(
 ) -> Setup:
     key = os.urandom(32)
     write_key(tmp / "model.key", key)
-    (tmp / "manifest.json").write_text(json.dumps({
-        "model": "acme/llama", "version": "v3", "files": [],
-    }))
+    write_manifest(tmp / "manifest.json", key, "acme/llama", "v3")
     (tmp / "policy.json").write_text(json.dumps(policy, indent=2))
     log = Log.create(tmp / "data", origin="example.org/broker-test")
     files = ", ".join(json.dumps(str(TDX / c)) for c in collateral or [])

@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from broker_helpers import SAMPLE_POLICY, write_key
+from broker_helpers import SAMPLE_POLICY, write_key, write_manifest
 from teelog.log import Log
 
 
@@ -25,7 +25,7 @@ def test_teelog_broker_serves_auth_after_logging_its_policy(tmp_path):
     log = Log.create(tmp_path / "data", origin="example.org/broker-cli")
     log.close()
     write_key(tmp_path / "k.key", bytes(range(32)))
-    (tmp_path / "m.json").write_text(json.dumps({"model": "m", "version": "1"}))
+    write_manifest(tmp_path / "m.json", bytes(range(32)), "m", "1")
     (tmp_path / "p.json").write_text(json.dumps(SAMPLE_POLICY))
     (tmp_path / "broker.toml").write_text(
         '[log]\ndata = "data"\n[[resources]]\npath = "acme/mk/v1"\nkey = "k.key"\n'

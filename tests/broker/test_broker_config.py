@@ -7,19 +7,20 @@ import os
 from dataclasses import replace
 
 import pytest
-from broker_helpers import SAMPLE_POLICY, entry_at, make_setup, write_key
+from broker_helpers import SAMPLE_POLICY, entry_at, make_setup, write_key, write_manifest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from teelog.broker.config import ConfigError, load_config
-from teelog.broker.manifest import key_id, manifest_digest
 from teelog.broker.policy import load_policy
 from teelog.broker.service import Broker
+from teelog.models import key_id, manifest_digest, parse_manifest
 
 from teelog.cli import main
 
 
-def _files(tmp, *, key_mode=0o600, manifest=None, policy=SAMPLE_POLICY, path="acme/mk/v1"):
+def _files(tmp, *, key_mode=0o600, policy=SAMPLE_POLICY, path="acme/mk/v1"):
     key = os.urandom(32)
     write_key(tmp / "k.key", key, key_mode)
-    (tmp / "m.json").write_text(json.dumps(manifest or {"model": "m", "version": "1"}))
+    write_manifest(tmp / "m.json", key, "m", "1")
     (tmp / "p.json").write_text(json.dumps(policy))
     (tmp / "broker.toml").write_text(f"""
 [log]
@@ -40,12 +41,12 @@ def _error(tmp) -> str:
 
 
 def test_a_resource_is_read_with_its_manifest_digest_and_key_id(tmp_path):
-    key = _files(tmp_path, manifest={"model": "m", "version": "1", "files": []})
+    key = _files(tmp_path)
     config = load_config(tmp_path / "broker.toml")
     (resource,) = config.resources
     assert resource.key_id == key_id(key) and len(resource.key_id) == 64
-    assert resource.manifest_sha256 == manifest_digest({"files": [], "model": "m",
-                                                        "version": "1"})
+    manifest = parse_manifest((tmp_path / "m.json").read_bytes())
+    assert resource.manifest_sha256 == manifest_digest(manifest)
     assert (resource.model, resource.version) == ("m", "1")
     assert config.data == tmp_path / "data"
     assert resource.read_key() == key
@@ -59,12 +60,28 @@ def test_a_key_readable_by_others_is_refused(tmp_path):
 def test_a_key_of_the_wrong_size_is_refused(tmp_path):
     _files(tmp_path)
     write_key(tmp_path / "k.key", b"short")
-    assert "5 bytes" in _error(tmp_path)
+    assert _error(tmp_path).startswith("resources[0].key: ") and "5 bytes" in _error(tmp_path)
 
 
 def test_a_key_that_is_not_the_manifests_is_refused(tmp_path):
-    _files(tmp_path, manifest={"model": "m", "version": "1", "key_id": "00" * 32})
+    _files(tmp_path)
+    write_manifest(tmp_path / "m.json", os.urandom(32), "m", "1")  # another key's manifest
     assert _error(tmp_path).startswith("resources[0].key: ") and "key_id" in _error(tmp_path)
+
+
+def test_a_manifest_that_is_not_a_teelog_model_manifest_is_refused(tmp_path):
+    _files(tmp_path)
+    (tmp_path / "m.json").write_text(json.dumps({"model": "m", "version": "1"}))
+    assert _error(tmp_path).startswith("resources[0].manifest: ")
+
+
+def test_the_owners_signature_does_not_change_the_manifest_digest(tmp_path):
+    key = _files(tmp_path)
+    unsigned = load_config(tmp_path / "broker.toml").resources[0].manifest_sha256
+    manifest = parse_manifest((tmp_path / "m.json").read_bytes())
+    (tmp_path / "m.json").write_bytes(manifest.signed(Ed25519PrivateKey.generate()).dumps())
+    assert load_config(tmp_path / "broker.toml").resources[0].manifest_sha256 == unsigned
+    assert key_id(key) == load_config(tmp_path / "broker.toml").resources[0].key_id
 
 
 def test_a_bad_policy_names_the_resource(tmp_path):

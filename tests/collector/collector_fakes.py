@@ -63,7 +63,7 @@ def vllm_proxy_report_from_sample() -> bytes:
 
 
 def chutes_report_from_near() -> bytes:
-    """Redpill's chutes shape (research gpu-attestation.md §1.3): base64 quote, GPU evidence
+    """Redpill's chutes shape (docs/attestation.md "Report formats"): base64 quote, GPU evidence
     list, ``e2e_pubkey``, built from the NEAR model attestation's real quote and evidence."""
     model = json.loads(NEAR_BUNDLE.read_bytes())["model_attestations"][0]
     payload = json.loads(model["nvidia_payload"])

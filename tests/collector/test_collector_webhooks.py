@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import create_engine
 from sqlmodel import Session
-from teelog.collector.changes import Change
+from teelog.attestation.measurements import Change
 from teelog.collector.config import WebhookConfig
 from teelog.collector.models import CollectorChange, CollectorChangeEvent, create_tables
 from teelog.collector.webhooks import (

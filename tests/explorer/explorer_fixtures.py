@@ -5,7 +5,7 @@ The NEAR AI bundle (tests/data/gpu/nearai-cloud-gpt-oss-120b-2026-04) is importe
 collateral (tests/data/tdx/README.md); its verdict is also computed directly with
 ``teelog.attestation.verify_report`` so tests can compare. Variants (changed measurements,
 hostile evidence) are appended with the collector's own entry functions
-(``collector.entries``), their report and collateral in the blob store. Receipts are the real
+(``teelog.entries``), their report and collateral in the blob store. Receipts are the real
 signature samples from the NEAR AI docs (tests/data/reports/nearai_docs_signature_samples.json),
 verified with ``verify_receipt``, plus
 receipts signed here with a throwaway key (their signer is vouched for by no attestation, and
@@ -22,13 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from teelog.attestation import Collateral, verify_receipt, verify_report
-from teelog.collector.entries import (
-    attestation_entry,
-    canonical,
-    encode_attestation,
-    encode_receipt,
-    receipt_entry,
-)
+from teelog.entries.attestation import attestation_entry, encode_attestation
+from teelog.entries.encoding import canonical
+from teelog.entries.receipt import encode_receipt, receipt_entry
 from teelog.log import Log
 
 DATA = Path(__file__).resolve().parents[1] / "data"

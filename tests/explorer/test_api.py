@@ -240,7 +240,7 @@ def test_proofs_always_match_their_checkpoint_while_the_log_grows(fresh, fresh_c
     import threading
 
     from explorer_fixtures import make_receipt
-    from teelog.collector.entries import encode_receipt
+    from teelog.entries.receipt import encode_receipt
     from teelog.explorer.app import create_app
 
     stop = threading.Event()

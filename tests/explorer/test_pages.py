@@ -108,7 +108,7 @@ def test_receipt_page_shows_signed_text_signer_and_missing_vouching(client, buil
 
 def test_receipt_page_links_the_attestation_that_vouched(fresh, fresh_client):
     from explorer_fixtures import make_receipt
-    from teelog.collector.entries import encode_receipt
+    from teelog.entries.receipt import encode_receipt
 
     att = fresh.attestation_indexes[0]
     idx = fresh.log.append(encode_receipt(make_receipt(77, attestation_index=att)))

@@ -36,6 +36,17 @@ def test_verifies_the_real_bundle_at_its_pinned_time_without_logging_it(built):
     assert built.log.checkpoint().size == size
 
 
+def test_verification_time_in_unix_seconds_is_the_same_time_as_rfc3339(built):
+    """The form reads times as ``teelog verify --at`` does (it read RFC 3339 only before)."""
+    client = _app(built).test_client()
+    pages = [
+        client.post("/verify", data={"text": BUNDLE.read_text(), "at": at}).get_data(as_text=True)
+        for at in ("1773200000", "2026-03-11T03:33:20Z")
+    ]
+    assert "UpToDate" in pages[0] and "2026-03-11T03:33:20Z" in pages[0]
+    assert pages[0].count("verified") == pages[1].count("verified") > 0
+
+
 def test_verifies_real_signature_samples_valid_and_invalid(built):
     client = _app(built).test_client()
     samples = json.loads(SIGNATURES.read_text())["samples"]

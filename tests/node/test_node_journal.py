@@ -7,8 +7,9 @@ import httpx
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from teelog.attestation.times import rfc3339
 from teelog.node.demo_upstream import DEMO_MODEL
-from teelog.node.journal import Journal, rfc3339
+from teelog.node.journal import Journal
 from teelog.node.receipt import Receipt, Signature
 
 DAY = 86400.0

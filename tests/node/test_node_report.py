@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from teelog.attestation.binding import report_data_for as report_data
 from teelog.node.errors import NodeError
 from teelog.node.gpu import NoGpuEvidenceProvider
 from teelog.node.keys import SigningKeys
 from teelog.node.quote import TdxEvidence
-from teelog.node.report import Attestor, report_data
+from teelog.node.report import Attestor
 
 
 def test_report_data_is_key_padded_to_32_then_nonce():

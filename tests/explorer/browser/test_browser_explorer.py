@@ -149,7 +149,7 @@ def test_forged_receipt_signature_turns_red(page, site, built):
 def test_logged_receipt_with_a_bad_signature_turns_red(page, fresh):
     """The collector logs receipts whose signature fails; the browser must say so itself."""
     from explorer_fixtures import make_receipt, sign_text
-    from teelog.collector.entries import encode_receipt
+    from teelog.entries.receipt import encode_receipt
     from teelog.explorer import create_app
 
     entry = make_receipt(7)

@@ -25,7 +25,8 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "reports"
 
 def report_data_offset(quote: bytes) -> int:
     """Offset of TD report_data in a TDX quote: 568 for v4, 574 for v5 (6-byte body
-    descriptor), per Intel's TDX DCAP quote layout (research node-api.md §c)."""
+    descriptor), per Intel's TDX DCAP quote format (the TD quote body follows the 48-byte
+    header; v5 adds a 6-byte body descriptor before it)."""
     version = int.from_bytes(quote[0:2], "little")
     return {4: 568, 5: 574}[version]
 

@@ -1,10 +1,12 @@
-"""``teelog monitor``: the command line of :mod:`teelog.explorer.monitor` (docs/monitor.md)."""
+"""``teelog monitor``: the command line of :mod:`teelog.monitor.follow` (docs/monitor.md)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from teelog.attestation.times import duration_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--once", action="store_true", help="poll once and exit (status 1 on failure)")
     p.add_argument(
-        "--interval", type=float, default=10.0, metavar="SECONDS", help="poll period (default 10)"
+        "--interval",
+        type=duration_option,
+        default=10.0,
+        metavar="DURATION",
+        help="poll period: 30s, 5m, 1h or plain seconds (default 10s)",
     )
     p.add_argument(
         "--no-reverify",
@@ -69,14 +75,11 @@ def run_monitor(args: argparse.Namespace) -> int:
     """Handler of ``teelog monitor``; exit 2 on unusable arguments or state."""
     import logging
 
-    from .monitor import Monitor, MonitorError, reverify_with_teelog
-    from .monitor_alerts import AlertSink, ExecSink, StreamSink, WebhookSink
-    from .monitor_source import HttpLog
+    from .alerts import AlertSink, ExecSink, StreamSink, WebhookSink
+    from .follow import Monitor, MonitorError, reverify_with_teelog
+    from .source import HttpLog
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.interval <= 0:
-        print("teelog monitor: --interval must be positive", file=sys.stderr)
-        return 2
     try:
         vkey = _read_vkey(args.vkey)
     except OSError as exc:

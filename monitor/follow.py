@@ -8,7 +8,8 @@ Each poll (docs/monitor.md):
    never skipping one, and recompute the tree from the saved compact range: the new root must
    be the checkpoint's. This proves both that the bundles are the tree's entries and that the
    new checkpoint extends the last verified one (the full-audit mode of Cert Spotter; RFC 9162
-   §2.1.4 consistency follows, since the old tree is a prefix of the recomputed one);
+   §2.1.4 consistency follows, since the old tree is a prefix of the recomputed one). Steps 1
+   and 2 are the audit core that ``teelog log verify`` runs too (``teelog.log.audit``);
 3. for each attestation entry, re-verify the logged verdict offline from the report and
    collateral blobs at the entry's ``verified_at``, and compare each watched node's
    measurements with its previous attestation (``attestation.diff_measurements``);
@@ -34,25 +35,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
-from ..log.merkle import EMPTY_ROOT, CompactRange, ProofError, leaf_hash, verify_consistency
-from ..log.note import Ed25519Verifier, NoteError, parse_vkey
-from ..log.tiles import TileError
-from .monitor_alerts import AlertSink, DeliveryError
-from .monitor_source import HttpLog, SourceError
-from .monitor_state import (
-    NodeView,
-    evidence_dir,
-    load_state,
-    save_state,
-    write_atomically,
-)
+from teelog.attestation.times import parse_rfc3339, rfc3339
+from teelog.attestation.verdict import worst_status
+from teelog.entries.attestation import attestations_of
+from teelog.entries.changes import labelled, sanitised
+from teelog.log.audit import AuditError, check_checkpoint, extend
+from teelog.log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from teelog.log.fsio import write_durable
+from teelog.log.note import Ed25519Verifier, NoteError, parse_vkey
+
+from .alerts import AlertSink, DeliveryError
+from .source import HttpLog, SourceError
+from .state import NodeView, evidence_dir, load_state, save_state
 
 logger = logging.getLogger("teelog.monitor")
 
 # A verdict "matches" when these agree; check details may be worded differently by another
 # teelog version without changing what was verified.
 _COMPARED = ("role", "model", "signing_address", "status", "measurements")
+
+
+# Exit statuses of ``teelog monitor`` (their meaning: ``teelog.cli.EXIT_STATUS``).
+EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
 
 class MonitorError(RuntimeError):
@@ -66,22 +70,17 @@ Reverify = Callable[[bytes, list[bytes], str | None, datetime], list[dict[str, A
 def reverify_with_teelog(
     report: bytes, collateral: list[bytes], nonce: str | None, at: datetime
 ) -> list[dict[str, Any]]:
-    """Re-verify a report exactly as the collector did (``collector.verification``), offline:
+    """Re-verify a report exactly as the collector did (``entries.verdict``), offline:
     only the logged collateral blobs are used, never a PCCS."""
     from teelog.attestation.collateral import Collateral, load_collateral
-    from teelog.collector.verification import report_verifier
+    from teelog.entries.verdict import verify_report_bytes
 
     docs = [load_collateral(blob) for blob in collateral]
     try:
         doc: Any = json.loads(report)
     except ValueError:
         doc = report
-    verify = report_verifier(Collateral(docs))
-    return verify(doc, nonce, at).attestations
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return verify_report_bytes(Collateral(docs), doc, nonce, at).attestations
 
 
 @dataclass
@@ -126,11 +125,11 @@ class Monitor:
         self.reverify = reverify
         try:
             self.state = load_state(state_path, vkey=vkey.strip(), origin=key.name)
-            edge = CompactRange(self.state.size, self.state.frontier)
+            self.state.audit.edge()
         except ValueError as exc:
             raise MonitorError(str(exc)) from exc
-        if self.state.checkpoint and _b64(edge.root()) != self.state.root_b64:
-            raise MonitorError(f"{state_path}: the compact range does not make the saved root")
+        except AuditError as exc:
+            raise MonitorError(f"{state_path}: {exc}") from exc
 
     # --- one poll -------------------------------------------------------------------------------
 
@@ -147,89 +146,40 @@ class Monitor:
         return result
 
     def _check(self, result: PollResult) -> None:
-        state = self.state
         note = self.source.checkpoint()
         try:
             cp = open_checkpoint(note, self.key)
         except CheckpointError as exc:
             self._raise(result, self._invalid_checkpoint(note, str(exc)))
             return
-        old_root = base64.b64decode(state.root_b64) if state.checkpoint else EMPTY_ROOT
-        if cp.size < state.size:
-            why = f"the log's tree shrank from {state.size} to {cp.size} entries"
-            self._raise(result, self._inconsistency(cp, "rollback", why))
-        elif cp.size == state.size:
-            if cp.root != old_root:
-                why = f"two different roots for tree size {cp.size}"
-                self._raise(result, self._inconsistency(cp, "fork", why))
-        else:
-            self._advance(cp, result)
+        try:
+            check_checkpoint(self.state.audit, cp)
+            if cp.size > self.state.size:
+                self._advance(cp, result)
+        except AuditError as exc:
+            if exc.kind == "unreadable":
+                raise SourceError(str(exc)) from exc
+            self._raise(result, self._inconsistency(cp, exc.kind, str(exc)))
 
     def _advance(self, cp: Checkpoint, result: PollResult) -> None:
-        """Read entries ``state.size`` .. ``cp.size - 1``; commit them if they make the root."""
+        """Read entries ``state.size`` .. ``cp.size - 1``; commit them if they make the root
+        (:func:`teelog.log.audit.extend`), else raise its :class:`AuditError`."""
         state = self.state
-        edge = CompactRange(state.size, state.frontier)  # checked when the state was loaded
-        size = state.size
         nodes = {name: NodeView(v.index, dict(v.measurements)) for name, v in state.nodes.items()}
         events: list[dict[str, Any]] = []
-        for index, entry, cell in self.source.entries(state.size, cp.size):
-            if index != size:
-                raise SourceError(f"entry {index} was read where entry {size} was expected")
-            leaf = leaf_hash(entry)
-            if leaf != cell:
-                why = f"entry {index} of the bundles does not hash to its level-0 tile cell"
-                self._raise(result, self._inconsistency(cp, "bad-entries", why))
-                return
-            edge.append(leaf)
-            size += 1
+
+        def inspect(index: int, entry: bytes) -> None:
             events.extend(self._inspect(index, entry, nodes))
             result.entries_read += 1
-        if size != cp.size:
-            raise SourceError(f"read {size - state.size} entries, the checkpoint has {cp.size}")
-        if edge.root() != cp.root:
-            kind, why = self._diagnose(cp)
-            self._raise(result, self._inconsistency(cp, kind, why))
-            return
+
+        entries = self.source.entries(state.size, cp.size)
+        audited = extend(state.audit, cp, entries, lambda: self.source.reader(cp.size), inspect)
         # The checkpoint is verified and every entry read: commit it with its alerts.
-        state.size, state.checkpoint = cp.size, cp.note
-        state.root_b64 = _b64(cp.root)
-        state.frontier = edge.hashes
+        state.audit = audited
         state.nodes = nodes
         for event in events:
             self._record(result, event)
         save_state(self.state_path, state)
-
-    def _diagnose(self, cp: Checkpoint) -> tuple[str, str]:
-        """Tell a fork (the new tree does not extend the verified one) from entry bundles that
-        are not the tree's entries, with an RFC 9162 §2.1.4 consistency proof from the tiles."""
-        state = self.state
-        if state.size == 0:
-            return "bad-entries", "the entry bundles do not hash to the checkpoint's root"
-        old_root = base64.b64decode(state.root_b64)
-        try:
-            reader = self.source.reader(cp.size)
-            if reader.root() != cp.root:
-                return "bad-tiles", (
-                    f"neither the entry bundles nor the hash tiles served for size {cp.size} "
-                    "make the checkpoint's root"
-                )
-            proof = reader.consistency_proof(state.size)
-        except (SourceError, TileError, ProofError, FileNotFoundError) as exc:
-            return "fork-or-bad-entries", (
-                f"the entries after {state.size} do not hash to the checkpoint's root, and "
-                f"no consistency proof could be read from the tiles ({exc})"
-            )
-        try:
-            verify_consistency(state.size, cp.size, proof, old_root, cp.root)
-        except ProofError as exc:
-            return "fork", (
-                f"the checkpoint for size {cp.size} is not consistent with the verified "
-                f"checkpoint for size {state.size}: {exc}"
-            )
-        return "bad-entries", (
-            f"the checkpoint for size {cp.size} is consistent with size {state.size}, but the "
-            "served entry bundles do not hash to its root"
-        )
 
     # --- entries --------------------------------------------------------------------------------
 
@@ -262,7 +212,7 @@ class Monitor:
             logged = entry["attestations"]
             if blobs.get("verdict"):
                 logged = json.loads(self.source.blob(blobs["verdict"]))
-            at = datetime.fromisoformat(entry["verified_at"].replace("Z", "+00:00"))
+            at = parse_rfc3339(entry["verified_at"])
         except (SourceError, KeyError, TypeError, ValueError, AttributeError) as exc:
             detail = f"cannot re-verify entry {index}: {exc}"
             return [self._entry_event(index, "entry.unverifiable", detail, node=entry.get("node"))]
@@ -282,10 +232,10 @@ class Monitor:
         ]
 
     def _check_receipt(self, index: int, entry: dict[str, Any]) -> list[dict[str, Any]]:
-        """Re-check a receipt's signatures over its text (``collector.verification``, as the
+        """Re-check a receipt's signatures over its text (``entries.verdict``, as the
         collector did); an event if a logged signature check's status differs from the
         recomputed one. Signer vouching needs the node's attestations and is not re-checked."""
-        from teelog.collector.verification import receipt_signature_checks
+        from teelog.entries.verdict import receipt_signature_checks
 
         try:
             sigs = entry.get("signatures") or {}
@@ -320,12 +270,14 @@ class Monitor:
     def _measurement_changes(
         self, index: int, node: str, entry: dict[str, Any], nodes: dict[str, NodeView]
     ) -> list[dict[str, Any]]:
+        """Changes of the node's measurements since its previous attestation, attestations paired
+        by the entry format's one rule (``entries.changes.labelled``)."""
         from teelog.attestation import Measurements, diff_measurements
 
         current: dict[str, dict[str, Any]] = {}
-        for att in entry.get("attestations") or []:
-            if isinstance(att, dict) and isinstance(att.get("measurements"), dict):
-                current[f"{att.get('role')}/{att.get('model')}"] = att["measurements"]
+        for label, att in labelled(attestations_of(entry)).items():
+            if isinstance(att.get("measurements"), dict):
+                current[label] = sanitised(att["measurements"])
         if not current:
             return []  # nothing measured (an unreadable report): nothing to compare
         previous = nodes.get(node)
@@ -374,17 +326,18 @@ class Monitor:
 
     def _inconsistency(self, cp: Checkpoint, kind: str, why: str) -> dict[str, Any]:
         """The alert for a checkpoint that contradicts the verified one; both kept as evidence."""
-        digest = hashlib.sha256((self.state.checkpoint + "\0" + cp.note).encode()).hexdigest()
+        verified = self.state.audit
+        digest = hashlib.sha256((verified.checkpoint + "\0" + cp.note).encode()).hexdigest()
         path = evidence_dir(self.state_path) / f"inconsistent-{digest[:16]}"
-        if self.state.checkpoint:
-            _keep(path / "verified.checkpoint", self.state.checkpoint)
+        if verified.checkpoint:
+            _keep(path / "verified.checkpoint", verified.checkpoint)
         _keep(path / "conflicting.checkpoint", cp.note)
         return {
             "id": f"log.inconsistent:{digest}",
             "type": "log.inconsistent",
             "kind": kind,
             "detail": why,
-            "verified": {"size": self.state.size, "root": self.state.root_b64},
+            "verified": {"size": verified.size, "root": _b64(verified.root)},
             "conflicting": {"size": cp.size, "root": _b64(cp.root)},
             "evidence": str(path),
         }
@@ -398,7 +351,8 @@ class Monitor:
         """Queue ``event`` as an alert unless it was raised before; True if queued."""
         if event["id"] in self.state.alerted:
             return False
-        alert = {"log": self.key.name, "url": self.source.url, "time": _now(), **event}
+        now = rfc3339(datetime.now(UTC))
+        alert = {"log": self.key.name, "url": self.source.url, "time": now, **event}
         self.state.alerted.append(event["id"])
         self.state.pending.append(alert)
         result.alerts.append(alert)
@@ -422,8 +376,11 @@ class Monitor:
     # --- the loop -------------------------------------------------------------------------------
 
     def run(self, interval: float, *, once: bool = False) -> int:
-        """Poll every ``interval`` seconds (once with ``once``); return an exit status: 0, or 1
-        if the last poll failed or an alert is still undelivered in ``once`` mode."""
+        """Poll every ``interval`` seconds (once with ``once``) and return the exit status of
+        the last poll (``teelog monitor --help``): 0 when the log verified and nothing was alerted,
+        1 when the poll raised or delivered an alert (a fork, a rollback, a bad checkpoint, a
+        verdict mismatch, a measurement change), an alert is still undelivered, or the log
+        could not be read."""
         while True:
             try:
                 result = self.poll()
@@ -433,10 +390,11 @@ class Monitor:
                     result.entries_read,
                     len(result.alerts),
                 )
-                status = 1 if result.undelivered else 0
+                found = result.alerts or result.delivered or result.undelivered
+                status = EXIT_FOUND if found else EXIT_OK
             except SourceError as exc:
                 logger.error("poll failed: %s", exc)
-                status = 1
+                status = EXIT_FOUND
             if once:
                 return status
             time.sleep(interval)
@@ -450,8 +408,6 @@ def verdict_differences(
     Compared per attestation, in order: role, model, signing address (case-insensitive),
     status and measurements; and the entry's overall status (the worst of them).
     """
-    from teelog.collector.entries import worst_status
-
     out = []
     want_status = worst_status(v.get("status", "unverifiable") for v in recomputed)
     if logged_status != want_status:
@@ -485,4 +441,4 @@ def _keep(path: Path, text: str) -> None:
     """Write one evidence file durably (never overwritten with other content)."""
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return
-    write_atomically(path, text.encode())
+    write_durable(path, text.encode())

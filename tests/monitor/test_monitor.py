@@ -20,15 +20,16 @@ from typing import Any
 
 import pytest
 from teelog.attestation import Measurements
-from teelog.collector.entries import attestation_entry, canonical, encode_attestation
-from teelog.explorer.monitor import Monitor, MonitorError
-from teelog.explorer.monitor_alerts import DeliveryError, ExecSink, WebhookSink
-from teelog.explorer.monitor_source import HttpLog
-from teelog.explorer.monitor_state import StateError, evidence_dir, load_state
+from teelog.entries.attestation import attestation_entry, encode_attestation
+from teelog.entries.encoding import canonical
 from teelog.log.checkpoint import Checkpoint
 from teelog.log.merkle import leaf_hash
 from teelog.log.note import Ed25519Signer
 from teelog.log.tiles import BundleBuilder, TileBuilder, encode_bundle
+from teelog.monitor.alerts import DeliveryError, ExecSink, WebhookSink
+from teelog.monitor.follow import Monitor, MonitorError
+from teelog.monitor.source import HttpLog
+from teelog.monitor.state import StateError, evidence_dir, load_state
 
 REPO = Path(__file__).resolve().parents[2]
 NEAR_BUNDLE = REPO / "tests/data/gpu/nearai-cloud-gpt-oss-120b-2026-04/attestation_report.json"
@@ -328,7 +329,7 @@ def test_state_of_another_key_is_refused(server, signer, tmp_path):
     with pytest.raises(MonitorError, match="another key"):
         monitor(server, other, tmp_path / "s.json", Sink())
     damaged = json.loads((tmp_path / "s.json").read_text())
-    damaged["frontier_b64"] = [base64.b64encode(b"\0" * 32).decode()]
+    damaged["right_edge"] = [base64.b64encode(b"\0" * 32).decode()]
     (tmp_path / "damaged.json").write_text(json.dumps(damaged))
     with pytest.raises(MonitorError, match="does not make the saved root"):
         monitor(server, signer, tmp_path / "damaged.json", Sink())
@@ -418,7 +419,7 @@ def _swap_rtmr3(attestations):
 
 
 def test_genuine_verdict_re_verifies_offline_without_alert(server, signer, tmp_path):
-    from teelog.explorer.monitor import reverify_with_teelog
+    from teelog.monitor.follow import reverify_with_teelog
 
     log = ServedLog(signer)
     log.append(near_entry(log))
@@ -436,7 +437,7 @@ def test_genuine_verdict_re_verifies_offline_without_alert(server, signer, tmp_p
 def test_logged_verdict_that_re_verification_contradicts_alerts(
     server, signer, tmp_path, tamper, says
 ):
-    from teelog.explorer.monitor import reverify_with_teelog
+    from teelog.monitor.follow import reverify_with_teelog
 
     log = ServedLog(signer)
     log.append(near_entry(log), near_entry(log, tamper))
@@ -448,7 +449,7 @@ def test_logged_verdict_that_re_verification_contradicts_alerts(
 
 
 def test_missing_report_blob_is_reported_as_unverifiable(server, signer, tmp_path):
-    from teelog.explorer.monitor import reverify_with_teelog
+    from teelog.monitor.follow import reverify_with_teelog
 
     log = ServedLog(signer)
     log.append(near_entry(log))
@@ -464,8 +465,8 @@ def signed_receipt(seq: int, *, forged: bool = False) -> bytes:
     logged with the checks of a genuine one."""
     from eth_account import Account
     from eth_account.messages import encode_defunct
-    from teelog.collector.entries import receipt_entry
-    from teelog.collector.verification import receipt_signature_checks
+    from teelog.entries.receipt import receipt_entry
+    from teelog.entries.verdict import receipt_signature_checks
 
     node_key = Account.from_key(b"\x11" * 32)
     text = f"{seq:064x}:" + "b2" * 32
@@ -500,7 +501,7 @@ def signed_receipt(seq: int, *, forged: bool = False) -> bytes:
 
 
 def test_receipt_signatures_are_re_verified(server, signer, tmp_path):
-    from teelog.explorer.monitor import reverify_with_teelog
+    from teelog.monitor.follow import reverify_with_teelog
 
     log = ServedLog(signer)
     log.append(signed_receipt(0), signed_receipt(1, forged=True), signed_receipt(2))
@@ -567,7 +568,7 @@ def main(argv: list[str]) -> int:
     """``teelog <argv>`` with the monitor's subcommand registered as teelog.cli does."""
     import argparse
 
-    from teelog.explorer import monitor_cli
+    from teelog.monitor import cli as monitor_cli
 
     parser = argparse.ArgumentParser(prog="teelog")
     monitor_cli.register(parser.add_subparsers())
@@ -595,35 +596,135 @@ def test_cli_once_follows_the_log_and_alerts_to_a_webhook(server, signer, tmp_pa
         "--no-reverify",
         "--once",
     ]
-    assert main(argv) == 0
+    assert main(argv) == 1  # it sent an alert (issue 9 §6: --once says so in its status)
     assert [h["type"] for h in server.hooks] == ["node.measurements_changed"]
     assert main(argv) == 0
     assert len(server.hooks) == 1
     assert main([*argv[:3], "--vkey", "not-a-key", *argv[5:]]) == 2
 
 
-# --- against the explorer -------------------------------------------------------------------------
+# --- one state format -----------------------------------------------------------------------------
 
 
-def test_monitor_audits_the_explorer_served_log_of_real_data_without_alerts(app, built, tmp_path):
-    """The explorer's /log/ (tiles, bundles, blobs) of the real NEAR AI bundle and receipts:
-    every verdict re-verifies offline to what was logged."""
-    from teelog.explorer.monitor import reverify_with_teelog
-    from werkzeug.serving import make_server
+def test_state_file_is_the_audit_core_state_that_log_verify_continues_from(
+    server, signer, tmp_path
+):
+    from teelog.log.audit import AuditState, audit
+    from teelog.log.note import parse_vkey
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        sink = Sink()
-        mon = Monitor(
-            HttpLog(f"http://127.0.0.1:{server.server_port}/log/"),
-            built.log.vkey,
-            tmp_path / "s.json",
-            sink,
-            reverify=reverify_with_teelog,
-        )
-        result = mon.poll()
-    finally:
-        server.shutdown()
-    assert result.size == built.log.checkpoint().size == result.entries_read
-    assert sink.alerts == []
+    log = ServedLog(signer)
+    log.append(*[receipt(i) for i in range(3)])
+    server.log, state = log, tmp_path / "s.json"
+    monitor(server, signer, state, Sink()).poll()
+    audited = AuditState.load(state)
+    assert audited is not None and audited.size == 3
+    assert set(audited.extra) == {"version", "vkey", "nodes", "alerted", "pending"}
+    log.append(receipt(3))
+    fetch = HttpLog(server.url + "/log/").get
+    report, after = audit(fetch, parse_vkey(signer.vkey), audited)
+    assert report.entries_checked == 1 and "consistency: size 3 -> 4 proven" in report.lines[-1]
+    after.save(state)  # teelog log verify --state writes it back; the monitor goes on from it
+    mon = monitor(server, signer, state, Sink())
+    assert mon.state.size == 4 and mon.state.vkey == signer.vkey.strip()
+    assert (mon.poll().size, mon.poll().entries_read) == (4, 0)
+
+
+def as_version_1(state: Path, nodes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rewrite the monitor's state file as version 1 wrote it (``root_b64``, ``frontier_b64``,
+    node baselines keyed ``role/model``); returns what was written."""
+    now = json.loads(state.read_text())
+    old = {
+        "version": 1, "vkey": now["vkey"], "origin": now["origin"], "size": now["size"],
+        "root_b64": now["root"], "checkpoint": now["checkpoint"],
+        "frontier_b64": now["right_edge"], "alerted": [], "pending": [], "nodes": nodes or {},
+    }
+    state.write_text(json.dumps(old))
+    return old
+
+
+def test_version_1_state_file_is_still_read(server, signer, tmp_path):
+    log = ServedLog(signer)
+    log.append(*[receipt(i) for i in range(3)])
+    server.log, state = log, tmp_path / "s.json"
+    monitor(server, signer, state, Sink()).poll()
+    old = as_version_1(state)
+    log.append(receipt(3))
+    result = monitor(server, signer, state, Sink()).poll()
+    assert (result.size, result.entries_read, result.alerts) == (4, 1, [])
+    assert json.loads(state.read_text())["version"] == 2
+    old["frontier_b64"] = []
+    state.write_text(json.dumps(old))
+    with pytest.raises(MonitorError, match="a compact range of size 3 has 2 hashes"):
+        monitor(server, signer, state, Sink())
+
+
+def test_once_exits_1_when_it_finds_a_fork_and_0_when_the_log_only_grew(server, signer, tmp_path):
+    honest = ServedLog(signer)
+    honest.append(*[receipt(i) for i in range(3)])
+    fork = honest.copy()
+    honest.append(receipt(3))
+    fork.append(receipt(103))
+    server.log, state, sink = honest, tmp_path / "s.json", Sink()
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 0
+    honest.append(receipt(4))
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 0
+    server.log = fork
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 1
+    assert [(a["type"], a["kind"]) for a in sink.alerts] == [("log.inconsistent", "rollback")]
+    fork.append(receipt(104), receipt(105))
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 1
+    assert [a.get("kind") for a in sink.alerts] == ["rollback", "fork"]
+    # the same fork seen again raises nothing new and sends nothing: 0
+    assert monitor(server, signer, state, sink).run(1.0, once=True) == 0
+
+
+def test_cli_interval_takes_the_one_duration_syntax(server, signer, tmp_path, capsys):
+    server.log = ServedLog(signer)
+    server.log.append(receipt(0))
+    base = ["monitor", "--url", server.url + "/log/", "--vkey", signer.vkey,
+            "--state", str(tmp_path / "s.json"), "--no-reverify", "--once"]
+    assert main([*base, "--interval", "5m"]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--interval", "fast"])
+    assert exc.value.code == 2
+    assert 'expected a duration like "30s", got "fast"' in capsys.readouterr().err
+
+
+def test_monitor_pairs_attestations_by_the_entry_format_rule_the_collector_alerts_on(
+    server, signer, tmp_path
+):
+    """Two attestations of the same role and model are paired in order (``model[m]#2``), as
+    ``entries.changes.compare_summaries`` pairs them; the monitor used to key them by role and
+    model only, so the second one overwrote the first (whose changes went unseen)."""
+    from teelog.entries.changes import compare_summaries, summary_of
+
+    def double(second: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        one = json.loads(synthetic_attestation(log, "n1", measurements()))
+        two = json.loads(synthetic_attestation(log, "n1", second))
+        one["attestations"].append(two["attestations"][0])
+        return canonical(one), one
+
+    log = ServedLog(signer)
+    first, old = double(measurements())
+    second, new = double(measurements(mrtd="bb" * 48))
+    log.append(first, second)
+    server.log, sink = log, Sink()
+    monitor(server, signer, tmp_path / "s.json", sink).poll()
+    assert types(sink.alerts) == ["node.measurements_changed"]
+    assert [c["attestation"] for c in sink.alerts[0]["changes"]] == ["model[m]#2"]
+    collector_fields = [c.field for c in compare_summaries(summary_of(old), summary_of(new))]
+    assert collector_fields == ["model[m]#2.mrtd"]
+
+
+def test_version_1_node_baselines_are_read_under_the_new_labels(server, signer, tmp_path):
+    log = ServedLog(signer)
+    log.append(synthetic_attestation(log, "n1", measurements()))
+    server.log, state, sink = log, tmp_path / "s.json", Sink()
+    monitor(server, signer, state, sink).poll()
+    as_version_1(state, {"n1": {"index": 0, "measurements": {"model/m": measurements()}}})
+    log.append(synthetic_attestation(log, "n1", measurements()))
+    assert monitor(server, signer, state, sink).poll().alerts == []  # same baseline, no change
+    log.append(synthetic_attestation(log, "n1", measurements(rtmr3="ff" * 48)))
+    assert types(monitor(server, signer, state, sink).poll().alerts) == [
+        "node.measurements_changed"
+    ]

@@ -11,14 +11,17 @@ import hashlib
 from collections.abc import Iterator
 
 import httpx
-
-from ..log.tiles import TILE_WIDTH, TileError, TileReader, split_hashes
+from teelog.log.audit import tree_entries
+from teelog.log.tiles import TileError, TileReader
 
 MAX_CHECKPOINT_BYTES = 1 << 20
 
 
-class SourceError(RuntimeError):
-    """The log could not be read (network, HTTP status, or a malformed resource)."""
+class SourceError(OSError):
+    """The log could not be read (network, HTTP status, or a malformed resource).
+
+    An ``OSError``, as reading a local log's files would raise: the audit core
+    (``teelog.log.audit.diagnose``) treats either as "could not be read"."""
 
 
 class HttpLog:
@@ -67,20 +70,16 @@ class HttpLog:
 
     def entries(self, start: int, size: int) -> Iterator[tuple[int, bytes, bytes]]:
         """Entries ``start`` .. ``size - 1`` of tree ``size`` in order, bundle by bundle, each
-        with its level-0 tile cell (the leaf hash the tree holds for it)."""
-        reader = self.reader(size)
-        n = start // TILE_WIDTH
-        while n * TILE_WIDTH < size:
+        with its level-0 tile cell (``teelog.log.audit.tree_entries``)."""
+        entries = tree_entries(self.reader(size), start)
+        while True:
             try:
-                bundle = reader.bundle(n)
-                cells = split_hashes(reader.tile(0, n))
+                item = next(entries)
+            except StopIteration:
+                return
             except TileError as exc:
-                raise SourceError(f"entry bundle or tile {n}: {exc}") from exc
-            for offset, entry in enumerate(bundle):
-                index = n * TILE_WIDTH + offset
-                if index >= start:
-                    yield index, entry, cells[offset]
-            n += 1
+                raise SourceError(f"entry bundle or tile: {exc}") from exc
+            yield item
 
     def blob(self, digest: str) -> bytes:
         """The blob named ``digest`` (SHA-256 hex), checked against its name."""

@@ -6,18 +6,11 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-import pytest
 import rfc8785
-from teelog.collector.entries import (
-    MAX_ENTRY_BYTES,
-    attestation_entry,
-    encode_attestation,
-    encode_receipt,
-    parse_time,
-    receipt_entry,
-    rfc3339,
-    worst_status,
-)
+from teelog.attestation.verdict import worst_status
+from teelog.entries.attestation import attestation_entry, encode_attestation
+from teelog.entries.encoding import MAX_ENTRY_BYTES
+from teelog.entries.receipt import encode_receipt, receipt_entry
 
 T = datetime(2026, 4, 3, 12, 0, 0, 500000, tzinfo=UTC)
 
@@ -131,10 +124,3 @@ def test_receipt_entry_shape_and_deterministic_bytes():
     assert doc["attestation_index"] == 17
     assert doc["observed_at"] == "2026-04-03T12:00:00Z"
 
-
-def test_times_are_rfc3339_utc_seconds():
-    assert rfc3339(datetime(2026, 1, 2, 3, 4, 5, 999999)) == "2026-01-02T03:04:05Z"
-    assert parse_time("2026-03-11T03:33:20Z") == datetime.fromtimestamp(1773200000, UTC)
-    assert parse_time("2026-03-11T05:33:20+02:00") == datetime.fromtimestamp(1773200000, UTC)
-    with pytest.raises(ValueError):
-        parse_time("yesterday")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from teelog.collector.changes import compare_summaries
+from teelog.entries.changes import compare_summaries
 
 MEASURED = {
     "mrtd": "aa" * 48, "rtmr0": "00" * 48, "rtmr1": "01" * 48, "rtmr2": "02" * 48,
