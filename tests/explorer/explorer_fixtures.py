@@ -74,7 +74,7 @@ def append_attestation(
 ) -> int:
     """Append one attestation entry (optionally ``mutate``-d before encoding)."""
     report_blob = log.blobs.put(raw)
-    collateral_blobs = [log.blobs.put(b) for b in result.collateral_used.values()]
+    collateral_blobs = [log.blobs.put(b) for b in result.collateral_documents().values()]
     entry = attestation_entry(
         node=node,
         url="https://cloud-api.near.ai/",

@@ -73,6 +73,25 @@ def test_verifies_a_bare_quote(built):
     assert "Read as a quote" in html and "tdx.quote" in html
 
 
+def test_a_bare_quote_without_collateral_for_its_time_says_why_next_to_its_status(built):
+    client = _app(built).test_client()
+    quote = (DATA / "tdx" / "dcapqvl_tdx_v4_uptodate.quote.bin").read_bytes()
+    resp = client.post(
+        "/verify",
+        data={"file": (io.BytesIO(quote), "quote.bin"), "at": "2025-07-04T10:16:31Z"},
+        content_type="multipart/form-data",
+    )
+    html = resp.get_data(as_text=True)
+    # The log holds collateral for this FMSPC, but only for Aug-Sep 2026.
+    assert (
+        '<h3>quote <span class="badge muted">unverifiable</span></h3>\n<p class="status-reason">'
+        "TCB not evaluated: collateral for TDX FMSPC b0c06f000000 is archived only for the "
+        "[issue, next update] window [2026-08-13T10:45:38Z, 2026-09-11T23:57:11Z], which does "
+        "not cover the verification time 2025-07-04T10:16:31Z</p>"
+    ) in html
+    assert "signatures and PCK chain to Intel&#39;s root verified; TCB not evaluated" in html
+
+
 def test_rejects_garbage_with_a_clear_message(built):
     client = _app(built).test_client()
     resp = client.post("/verify", data={"text": '{"hello": 1}', "kind": "report"})
