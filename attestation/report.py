@@ -25,7 +25,7 @@ from typing import Any
 
 from .binding import BindingClaims, verify_binding
 from .collateral import Collateral, CollateralDoc
-from .errors import AttestationInputError, CollateralError, EventLogError, ReportFormatError
+from .errors import AttestationInputError, EventLogError, ReportFormatError
 from .eventlog import EventLog, compose_check, info_check, parse_event_log, rtmr_check
 from .inputs import REPORT_FORMATS, UntrustedJSONError, detect_report_format, parse_json
 from .measurements import GpuMeasurement, Measurements
@@ -195,7 +195,7 @@ def verify_report(
     _, attestations = report_attestations(load_document(doc))
     result = Result()
     for att in attestations:
-        verdict, used = verify_attestation(
+        verdict, tdx = verify_attestation(
             att,
             nonce=expected,
             at=when,
@@ -205,9 +205,16 @@ def verify_report(
             nras=nras,
         )
         result.attestations.append(verdict)
-        if used is not None:
-            result.collateral_used[used.fmspc] = used.canonical
+        if tdx is not None:
+            _record_collateral(result, tdx)
     return result
+
+
+def _record_collateral(result: Result, tdx: TdxResult) -> None:
+    if tdx.collateral is not None:
+        result.collateral_used[tdx.collateral.fmspc] = tdx.collateral.canonical
+    for doc in tdx.cited:
+        result.collateral_cited[doc.sha256] = doc.canonical
 
 
 def verify_quote(
@@ -233,8 +240,7 @@ def verify_quote(
     verdict = Verdict(role="quote", model=None, signing_address=None, checks=list(tdx.checks))
     verdict.measurements = _measurements(parsed, tdx, None, []).to_json()
     result = Result(attestations=[verdict])
-    if tdx.collateral is not None:
-        result.collateral_used[tdx.collateral.fmspc] = tdx.collateral.canonical
+    _record_collateral(result, tdx)
     return result
 
 
@@ -274,8 +280,9 @@ def verify_attestation(
     rim_dir: str | Path | None = None,
     jwks: Any = None,
     nras: Any = None,
-) -> tuple[Verdict, CollateralDoc | None]:
-    """The verdict on one attestation and the collateral used (never raises on bad evidence)."""
+) -> tuple[Verdict, TdxResult | None]:
+    """The verdict on one attestation and its ``tdx.*`` result, with the collateral used and
+    cited (None without a readable quote); never raises on bad evidence."""
     verdict = Verdict(
         role=att.role,
         model=att.model,
@@ -297,7 +304,7 @@ def verify_attestation(
     verdict.checks.extend(tdx.checks)
     if not isinstance(quote.report, TdReport):
         verdict.add("binding.report_data", "fail", "an SGX quote cannot attest a TDX node")
-        return verdict, tdx.collateral
+        return verdict, tdx
     report = quote.report
 
     # Each stage below reads evidence the node sent; an exception in one is the fail of that
@@ -333,7 +340,7 @@ def verify_attestation(
     except Exception as exc:
         verdict.checks.append(malformed_evidence("gpu.evidence", exc))
     verdict.measurements = _measurements(quote, tdx, log, gpus).to_json()
-    return verdict, tdx.collateral
+    return verdict, tdx
 
 
 def _verify_tdx(quote: Quote, collateral: Collateral, at: datetime) -> TdxResult:
@@ -351,11 +358,10 @@ def _verify_tdx_checks(quote: Quote, collateral: Collateral, at: datetime) -> Td
             f"{quote.certification.cert_type}), so its platform (FMSPC) is unknown"
         )
         return verify_tdx(quote, None, at, missing_reason=reason)
-    try:
-        doc = collateral.for_quote(quote, at)
-    except CollateralError as exc:
-        return verify_tdx(quote, None, at, missing_reason=str(exc))
-    return verify_tdx(quote, doc, at)
+    choice = collateral.choose(quote, at)
+    tdx = verify_tdx(quote, choice.doc, at, missing_reason=choice.reason)
+    tdx.cited = choice.cited
+    return tdx
 
 
 def _event_log_checks(att: Attestation, report: TdReport, verdict: Verdict) -> EventLog | None:

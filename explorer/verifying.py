@@ -4,8 +4,9 @@ What the input is comes from ``teelog.attestation.inputs.detect_input_kind``, th
 detection ``teelog verify``, the importer and the collector use too; a ``kind`` other than
 ``auto`` must agree with it (``quote`` forces the bytes to be read as a quote):
 
-- a signature response (``receipt``, ``verify_receipt``); its signer is checked against the
-  signing addresses that verified attestations in this log vouch for (a receipt *entry* is
+- a signature response (``receipt``, ``verify_receipt``); its signer is checked against
+  what this log's attestations say about its key (``receipt.signer``,
+  ``attestation.receipt.decide_signer``) (a receipt *entry* is
   refused with a pointer to its entry page, which checks its proof);
 - a report or bundle (``report``, ``verify_report``);
 - a bare NVIDIA GPU payload (``gpu``, ``verify_gpu_payload``; no nonce, so ``gpu.nonce``
@@ -44,6 +45,7 @@ from teelog.attestation import (
     verify_report,
 )
 from teelog.attestation.inputs import DetectedInput, detect_input_kind, parse_json
+from teelog.attestation.receipt import SignerRecord, signer_key
 from teelog.attestation.report import report_attestations, verify_gpu_payload
 from teelog.attestation.times import parse_time, rfc3339
 
@@ -113,15 +115,24 @@ def parse_at(text: str | None) -> datetime:
     return parse_time(text)
 
 
-def _attested_signers(ex: Any, address: str | None) -> set[str]:
-    """{address} when a verified attestation in this log vouches for it, else the empty set."""
+def _signer_records(ex: Any, address: str | None) -> dict[str, SignerRecord]:
+    """What this log's attestations say about ``address`` (``Store.signer_attestations``), as
+    ``verify_receipt`` takes it: empty when no attestation names it."""
     if not address:
-        return set()
-    index = ex.store.lookup("address", address, etype="attestation")
-    if index is None:
-        return set()
-    row = ex.store.entry(index)
-    return {address} if row and row["status"] in ("verified", "warning") else set()
+        return {}
+    found = ex.store.signer_attestations(address)
+    if found["named"] is None:
+        return {}
+    named_index, named_status = found["named"]
+    vouched_index, vouched_status = found["vouched"] or (None, None)
+    return {
+        signer_key(address): SignerRecord(
+            named_status=named_status or "unverifiable",
+            named_index=named_index,
+            vouched_status=vouched_status,
+            vouched_index=vouched_index,
+        )
+    }
 
 
 class _Refused(Exception):
@@ -228,9 +239,9 @@ def _verify(ex: Any, detected: DetectedInput, at: datetime, outcome: VerifyOutco
             )
         claimed = doc.get("signing_address")
         address = claimed if isinstance(claimed, str) else None
-        signers = _attested_signers(ex, address)
-        verdict = verify_receipt(doc, expected_signers=signers)
-        if not signers:
+        signers = _signer_records(ex, address)
+        verdict = verify_receipt(doc, signers=signers)
+        if not any(r.vouched for r in signers.values()):
             outcome.notes.append("No verified attestation in this log vouches for the signer.")
         return {"status": verdict.status, "attestations": [verdict.to_json()]}
     if detected.kind in ("report", "bundle"):
