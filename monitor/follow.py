@@ -43,9 +43,9 @@ from teelog.log.audit import AuditError, check_checkpoint, extend
 from teelog.log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from teelog.log.fsio import write_durable
 from teelog.log.note import Ed25519Verifier, NoteError, parse_vkey
+from teelog.log.served import HttpLog, SourceError
 
 from .alerts import AlertSink, DeliveryError
-from .source import HttpLog, SourceError
 from .state import NodeView, evidence_dir, load_state, save_state
 
 logger = logging.getLogger("teelog.monitor")

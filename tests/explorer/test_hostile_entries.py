@@ -16,8 +16,8 @@ from explorer_fixtures import append_raw, make_receipt
 from teelog.entries.receipt import encode_receipt
 from teelog.explorer import create_app
 from teelog.explorer.store import Store
+from teelog.log.served import HttpLog
 from teelog.monitor.follow import Monitor, reverify_with_teelog
-from teelog.monitor.source import HttpLog
 from werkzeug.serving import make_server
 
 NEAR_BUNDLE = (
