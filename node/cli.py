@@ -204,6 +204,8 @@ def cmd_model_fetch(args: argparse.Namespace) -> int:
             return fail(str(exc), 2)
         except FetchError as exc:
             return fail(str(exc), 1)
+        except OSError as exc:  # e.g. --out not writable: decrypt_model wrote nothing
+            return fail(f"{exc.filename}: {exc.strerror}; nothing was written", 2)
         finally:
             if agent is not None:
                 await agent.aclose()

@@ -299,3 +299,12 @@ def test_an_unreachable_broker_is_a_clear_error(tmp_path, capsys):
     d = deploy(tmp_path, SAMPLE_POLICY)
     assert fetch("http://127.0.0.1:9", d, tmp_path / "out", "--quote-provider", "sample") == 1
     assert "broker at http://127.0.0.1:9 unreachable" in capsys.readouterr().err
+
+
+def test_an_out_inside_a_file_is_unusable_input(tmp_path, capsys):
+    d = deploy(tmp_path, SAMPLE_POLICY)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    with serve(create_app(d.broker)) as base:
+        assert fetch(base, d, blocker / "out", "--quote-provider", "sample") == 2
+    assert "cannot create directory" in capsys.readouterr().err
