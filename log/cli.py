@@ -136,12 +136,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not isinstance(key, Ed25519Verifier):
         return _fail("--vkey must be the log's Ed25519 (type 0x01) key", 2)
     prefix = args.url.rstrip("/")
-    client = httpx.Client(timeout=args.timeout, follow_redirects=True)
+    # Redirects are not followed: a redirect could send the audit to another log (one that
+    # is consistent with itself), and the audit would then vouch for the wrong URL.
+    client = httpx.Client(timeout=args.timeout, follow_redirects=False)
 
     def fetch(path: str) -> bytes:
         r = client.get(f"{prefix}/{path}")
         if r.status_code == 404:
             raise FileNotFoundError(path)
+        if r.is_redirect:
+            where = r.headers.get("location", "")[:200]
+            raise AuditError(
+                f"GET {prefix}/{path}: HTTP {r.status_code} redirect to {where!r} not followed "
+                "(the audited log is the one at --url)"
+            )
         if r.status_code != 200:
             raise AuditError(f"GET {prefix}/{path}: HTTP {r.status_code}")
         return r.content

@@ -44,6 +44,12 @@ class HttpLog:
             raise SourceError(f"GET {self.url}{path}: {exc}") from exc
         if response.status_code == 404:
             raise FileNotFoundError(path)
+        if response.is_redirect:  # never followed: it could lead away from the audited log
+            where = response.headers.get("location", "")[:200]
+            raise SourceError(
+                f"GET {self.url}{path}: HTTP {response.status_code} redirect to {where!r} "
+                "not followed (the monitor audits the log at the URL it was given)"
+            )
         if response.status_code != 200:
             raise SourceError(f"GET {self.url}{path}: HTTP {response.status_code}")
         if limit is not None and len(response.content) > limit:

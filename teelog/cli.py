@@ -21,7 +21,7 @@ _COMMAND_MODULES = (
     "teelog.explorer.cli",  # serve
     "teelog.monitor.cli",  # monitor
     "teelog.log.cli",  # log init|vkey|append|prove|verify
-    "teelog.attestation.cli",  # verify
+    "teelog.verify_cli",  # verify
     "teelog.node.cli",  # node
     "teelog.collector.cli",  # collect, import
     "teelog.models.cli",  # model encrypt|decrypt|verify
