@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "explorer": {"attestation", "log", "entries", "templates"},
     "monitor": {"attestation", "log", "entries"},
     "collector": {"attestation", "log", "entries"},
-    "node": {"attestation"},
+    "node": {"attestation", "models"},
     "models": set(),
     # The design has the broker use attestation, entries, log and models; it also reads its
     # TOML with the collector's config reader (broker/config.py), the one arrow left to move.
