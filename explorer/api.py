@@ -54,6 +54,8 @@ def index() -> Response:
             "search": "/api/v1/search?q=",
             "receipts": "/api/v1/receipts?signature=",
             "changes": "/api/v1/changes",
+            "models": "/api/v1/models",
+            "releases": "/api/v1/releases?model=",
             "checkpoint": "/api/v1/checkpoint",
             "consistency": "/api/v1/consistency?from=&to=",
             "log": "/log/checkpoint",
@@ -181,6 +183,21 @@ def receipts() -> Response:
             **views.receipt_vouching(t, doc or {}),
         }
     )
+
+
+@bp.get("/models")
+def models() -> Response:
+    """Every model of a key_release or key_policy entry, with versions and counts."""
+    return jsonify({"items": views.ex().store.models(), "next": None})
+
+
+@bp.get("/releases")
+def releases() -> Response:
+    """Key decisions (released and denied), newest first, of ``model`` or of every model.
+    ``insecure`` is true for a release to sample evidence, which is never verified."""
+    cursor, limit = _paging()
+    model = request.args.get("model") or None
+    return _page(views.ex().store.releases(model=model, cursor=cursor, limit=limit))
 
 
 @bp.get("/changes")

@@ -23,7 +23,9 @@ from teelog.attestation.measurements import SCALAR_FIELDS
 from teelog.attestation.verdict import STATUSES
 from teelog.entries.attestation import attestations_of, measurements_of
 
-ENTRY_TYPES = ("attestation", "receipt")
+from .releases import KEY_POLICY, KEY_RELEASE, KeyEvent, key_event, shown_status
+
+ENTRY_TYPES = ("attestation", "receipt", KEY_RELEASE, KEY_POLICY)
 
 
 # Lookup-key kinds (explorer_keys.kind). Search matches a value against every kind; node names
@@ -36,6 +38,9 @@ KEY_KINDS = (
     "request_hash",
     "quote_hash",
     "measurement",
+    "model",
+    "key_id",
+    "thumbprint",
 )
 
 _HEX = re.compile(r"[0-9a-f]+")
@@ -128,6 +133,7 @@ class EntryView:
     problems: list[str] = field(default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)
     roles: list[RoleStatus] = field(default_factory=list)
+    key_event: KeyEvent | None = None  # key_release and key_policy entries
 
     @property
     def sha256(self) -> str:
@@ -185,6 +191,8 @@ def parse_entry(index: int, raw: bytes) -> EntryView:
         _read_attestation(view, doc)
     elif kind == "receipt":
         _read_receipt(view, doc)
+    elif kind in (KEY_RELEASE, KEY_POLICY):
+        _read_key_event(view, doc)
     else:
         view.time = _str(doc, "observed_at", view.problems)
         view.summary = f"entry of unknown type {str(etype)[:60]!r}"
@@ -250,3 +258,27 @@ def _read_receipt(view: EntryView, doc: dict[str, Any]) -> None:
                    status_reason(view.status, doc.get("checks")))
     )
     view.summary = f"receipt {chat[:60]}" + (f" ({model[:60]})" if model else "")
+
+
+def _read_key_event(view: EntryView, doc: dict[str, Any]) -> None:
+    """A broker's decision or policy (``explorer.releases``): searchable by model name, key
+    id, tee-pubkey thumbprint and quote hash; its status is the evidence status, never
+    ``verified`` for an insecure (sample) release."""
+    ev = key_event(doc)
+    view.key_event = ev
+    view.problems.extend(ev.problems)
+    view.time = ev.time
+    view.status = shown_status(ev)
+    _add_key(view.keys, "model", ev.model)
+    _add_key(view.keys, "key_id", ev.key_id)
+    _add_key(view.keys, "thumbprint", ev.thumbprint)
+    _add_key(view.keys, "quote_hash", ev.quote_sha256)
+    name = f"{ev.model or '?'} {ev.version or '?'}"[:120]
+    if ev.kind == "policy":
+        view.summary = f"key policy for {name}"
+    else:
+        view.summary = (
+            f"key {ev.kind} for {name} to {ev.tee or '?'}"
+            + (" (INSECURE)" if ev.insecure else "")
+            + (f": {ev.reason[:80]}" if ev.kind == "denied" and ev.reason else "")
+        )

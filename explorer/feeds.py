@@ -1,11 +1,13 @@
-"""Atom feeds (RFC 4287) of measurement changes: all nodes, and one per node.
+"""Atom feeds (RFC 4287) of measurement changes (all nodes, and one per node) and of key
+releases and denials (all models, or one with ``?model=``).
 
 Built from the explorer's own index (``explorer_changes``), which is derived from the log with
 the one definition of a change (``entries.changes.compare_summaries``), not from the
 collector's tables: the explorer reads the log alone so that every replica serves the same feed,
 consistent with its ``/changes`` page and node timelines.
 
-One Atom entry per attestation that changed (all its changed fields), newest first. Values
+One Atom entry per attestation that changed (all its changed fields), or per key decision
+(``explorer_key_events``), newest first. Values
 are untrusted and enter the XML only as escaped text (``xml.etree.ElementTree``).
 """
 
@@ -109,3 +111,60 @@ def all_changes() -> Response:
 @bp.get("/nodes/<path:name>/changes.atom")
 def node_changes(name: str) -> Response:
     return _feed(name)
+
+
+def render_release_feed(
+    releases: list[dict[str, Any]], *, title: str, feed_id: str, self_url: str, entry_url: Any
+) -> bytes:
+    """Atom XML (RFC 4287) of key decisions (``Store.releases`` items, newest first); a
+    release to sample evidence says INSECURE in its title."""
+    ET.register_namespace("", ATOM_NS)
+    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    _sub(feed, "id", feed_id)
+    _sub(feed, "title", _strip_controls(title))
+    updated = _atom_time(releases[0]["time"]) if releases else rfc3339(datetime.now(UTC))
+    _sub(feed, "updated", updated)
+    _sub(_sub(feed, "author"), "name", "teelog")
+    _sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
+    _sub(feed, "generator", "teelog")
+    for r in releases:
+        entry = _sub(feed, "entry")
+        _sub(entry, "id", f"{feed_id.split(':releases')[0]}:release:{r['index']}")
+        insecure = " INSECURE (sample evidence, no TEE)" if r["insecure"] else ""
+        name = f"{r['model'] or '?'} {r['version'] or '?'}"
+        _sub(entry, "title", _strip_controls(f"key {r['kind']} for {name} to {r['tee'] or '?'}"
+                                             f"{insecure}"))
+        _sub(entry, "updated", _atom_time(r["time"]))
+        _sub(entry, "link", rel="alternate", href=entry_url(r["index"]))
+        if r["model"]:
+            _sub(entry, "category", term=_strip_controls(r["model"]))
+        lines = [
+            f"Log entry {r['index']}: key {r['kind']}{insecure}.",
+            f"Evidence status: {r['evidence_status'] or 'none'}",
+            f"Manifest SHA-256: {r['manifest_sha256'] or '?'}",
+            f"Policy SHA-256: {r['policy_sha256'] or '?'}",
+            f"Tee-pubkey thumbprint: {r['tee_pubkey_thumbprint'] or '?'}",
+            f"Quote SHA-256: {r['quote_sha256'] or '-'}",
+        ]
+        if r["reason"]:
+            lines.append(f"Reason: {r['reason']}")
+        _sub(entry, "content", _strip_controls("\n".join(lines)), type="text")
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+@bp.get("/releases.atom")
+def releases() -> Response:
+    """Key releases and denials, of ``?model=`` or of every model."""
+    ex = explorer()
+    model = request.args.get("model") or None
+    page = ex.store.releases(model=model, limit=FEED_LIMIT)
+    origin = ex.log.checkpoint().origin
+    base = f"tag:teelog,2026:{origin}"
+    body = render_release_feed(
+        page.items,
+        title=f"teelog {origin}: key releases, " + (f"model {model}" if model else "all models"),
+        feed_id=f"{base}:releases" + (f":{model}" if model else ""),
+        self_url=request.url,
+        entry_url=lambda i: url_for("pages.entry", index=i, _external=True),
+    )
+    return Response(body, mimetype="application/atom+xml")

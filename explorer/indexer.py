@@ -41,7 +41,8 @@ log_ = logging.getLogger(__name__)
 BATCH = 2000
 # The layout of the derived tables; an index written by an older explorer is rebuilt from the
 # log (``Indexer._rebuild_if_older``). 2: ``explorer_roles`` (the status of each part).
-SCHEMA_VERSION = 2
+# 3: ``explorer_key_events`` (key_release and key_policy entries, issue 11).
+SCHEMA_VERSION = 3
 
 
 class LogReader(Protocol):
@@ -218,6 +219,7 @@ class Indexer:
         count_delta: dict[tuple[str, str], int] = {}
         node_delta: dict[str, _NodeDelta] = {}
         change_rows: list[dict[str, Any]] = []
+        event_rows: list[dict[str, Any]] = []
         last: dict[str, tuple[int, dict[str, Any]]] = {}
         for v in views:
             entry_rows.append(
@@ -237,6 +239,8 @@ class Indexer:
                  "status": r.status, "reason": r.reason, "signing_address": r.signing_address}
                 for pos, r in enumerate(v.roles)
             )
+            if v.key_event is not None:
+                event_rows.append(_event_row(v))
             ck = (v.kind, v.status or "")
             count_delta[ck] = count_delta.get(ck, 0) + 1
             if v.node:
@@ -260,6 +264,8 @@ class Indexer:
             conn.execute(insert(schema.roles), role_rows)
         if change_rows:
             conn.execute(insert(schema.changes), change_rows)
+        if event_rows:
+            conn.execute(insert(schema.key_events), event_rows)
         self._store_last_summaries(conn, last)
         self._apply_counts(conn, count_delta)
         self._apply_nodes(conn, node_delta)
@@ -349,6 +355,21 @@ class Indexer:
                         **latest,
                     )
                 )
+
+
+def _event_row(v: EntryView) -> dict[str, Any]:
+    ev = v.key_event
+    assert ev is not None
+    return {
+        "idx": v.index, "kind": ev.kind, "model": ev.model, "version": ev.version,
+        "manifest_sha256": ev.manifest_sha256, "key_id": ev.key_id,
+        "policy_sha256": ev.policy_sha256, "resource": ev.resource,
+        "time": (ev.time or None) and ev.time[:40], "insecure": 1 if ev.insecure else 0,
+        "tee": ev.tee, "thumbprint": ev.thumbprint, "quote_sha256": ev.quote_sha256,
+        "status": v.status, "reason": ev.reason,
+        "measurements": None if ev.measurements is None
+        else json.dumps(ev.measurements, sort_keys=True)[:20000],
+    }
 
 
 def _tcb_status(doc: dict[str, Any]) -> str | None:

@@ -157,7 +157,16 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["index", "type", "node", "time", "status", "summary", "problems"],
         "properties": {
             "index": {"type": "integer"},
-            "type": {"type": "string", "enum": ["attestation", "receipt", "unknown", "malformed"]},
+            "type": {
+                "type": "string",
+                "enum": ["attestation", "receipt", "key_release", "key_policy", "unknown",
+                         "malformed"],
+            },
+            "insecure": {
+                "type": "boolean",
+                "description": "key_release entries only: released or asked for with sample "
+                "evidence (no TEE); never verified.",
+            },
             "node": {"type": ["string", "null"]},
             "time": {"type": ["string", "null"], "description": "RFC 3339 UTC."},
             "status": _STATUS,
@@ -297,6 +306,62 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Model": {
+        "type": "object",
+        "required": ["name", "versions", "released", "insecure_released", "denied"],
+        "properties": {
+            "name": {"type": ["string", "null"]},
+            "versions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["version", "manifest_sha256", "policy_sha256", "released",
+                                 "insecure_released", "denied"],
+                    "properties": {
+                        "version": {"type": ["string", "null"]},
+                        "manifest_sha256": {"type": "array", "items": {"type": "string"}},
+                        "policy_sha256": {"type": "array", "items": {"type": "string"}},
+                        "released": {"type": "integer"},
+                        "insecure_released": {
+                            "type": "integer",
+                            "description": "Releases to sample evidence (no TEE): INSECURE.",
+                        },
+                        "denied": {"type": "integer"},
+                    },
+                },
+            },
+            "released": {"type": "integer"},
+            "insecure_released": {"type": "integer"},
+            "denied": {"type": "integer"},
+            "last_index": {"type": "integer"},
+        },
+    },
+    "Release": {
+        "type": "object",
+        "required": ["index", "kind", "model", "insecure", "evidence_status"],
+        "properties": {
+            "index": {"type": "integer"},
+            "kind": {"type": "string", "enum": ["released", "denied"]},
+            "model": {"type": ["string", "null"]},
+            "version": {"type": ["string", "null"]},
+            "manifest_sha256": {"type": ["string", "null"]},
+            "key_id": {"type": ["string", "null"]},
+            "policy_sha256": {"type": ["string", "null"]},
+            "resource": {"type": ["string", "null"]},
+            "time": {"type": ["string", "null"]},
+            "insecure": {
+                "type": "boolean",
+                "description": "True for sample evidence (no TEE) or an entry not saying "
+                "false: never verified.",
+            },
+            "tee": {"type": ["string", "null"]},
+            "tee_pubkey_thumbprint": {"type": ["string", "null"]},
+            "quote_sha256": {"type": ["string", "null"]},
+            "evidence_status": {"type": ["string", "null"]},
+            "reason": {"type": ["string", "null"]},
+            "measurements": {"type": ["object", "null"]},
+        },
+    },
     "Checkpoint": {
         "type": "object",
         "required": ["origin", "size", "root", "note", "vkey"],
@@ -350,7 +415,11 @@ def openapi_document() -> dict[str, Any]:
     type_param = {
         "name": "type",
         "in": "query",
-        "schema": {"type": "string", "enum": ["attestation", "receipt", "unknown", "malformed"]},
+        "schema": {
+            "type": "string",
+            "enum": ["attestation", "receipt", "key_release", "key_policy", "unknown",
+                     "malformed"],
+        },
     }
     node_param = {"name": "node", "in": "query", "schema": {"type": "string"}}
     return {
@@ -421,6 +490,21 @@ def openapi_document() -> dict[str, Any]:
                 "Measurement changes, newest first",
                 _json(_page_of("Change")),
                 [node_param, _CURSOR, _LIMIT],
+            ),
+            "/api/v1/models": _get(
+                "Every model of a key release or policy, with versions and counts",
+                _json(_page_of("Model")),
+                errors=(),
+            ),
+            "/api/v1/releases": _get(
+                "Key releases and denials, newest first",
+                _json(_page_of("Release")),
+                [
+                    {"name": "model", "in": "query", "schema": {"type": "string"},
+                     "description": "Only this model's decisions."},
+                    _CURSOR,
+                    _LIMIT,
+                ],
             ),
             "/api/v1/checkpoint": _get(
                 "The latest signed checkpoint and the verifier key",

@@ -1,4 +1,5 @@
-"""The HTML explorer: home, nodes, node, entries, entry, search, changes, log and verify pages.
+"""The HTML explorer: home, nodes, node, models, model, entries, entry, search, changes, log
+and verify pages.
 
 Pages read the index (``explorer.store``) for lists and the log itself for entries, so an
 entry page always shows the logged bytes and a proof to the latest checkpoint. Every value
@@ -51,6 +52,20 @@ def node(name: str) -> str:
     if data is None:
         abort(404, f"no node named {name!r} in this log")
     return render_template("node.html", **data)
+
+
+@bp.get("/models")
+def models() -> str:
+    return render_template("models.html", models=views.ex().store.models())
+
+
+@bp.get("/models/<path:name>")
+def model(name: str) -> str:
+    cursor, limit = _paging()
+    data = views.model_view(views.ex(), name, cursor=cursor, limit=limit)
+    if data is None:
+        abort(404, f"no key release or policy for a model named {name!r} in this log")
+    return render_template("model.html", limit=limit, **data)
 
 
 @bp.get("/entries")

@@ -107,6 +107,32 @@ changes = Table(
     Index("explorer_changes_idx", "idx"),
 )
 
+# One row per key_release (``kind`` released | denied) or key_policy (``policy``) entry
+# (``explorer.releases``): a model's versions, digests and counters are an index range scan
+# on (model, ...), its decisions newest first another.
+key_events = Table(
+    "explorer_key_events",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("model", String(200)),
+    Column("version", String(200)),
+    Column("manifest_sha256", String(200)),
+    Column("key_id", String(200)),
+    Column("policy_sha256", String(200)),
+    Column("resource", String(200)),
+    Column("time", String(40)),
+    Column("insecure", Integer, nullable=False, default=1),  # 1 unless the entry says false
+    Column("tee", String(200)),
+    Column("thumbprint", String(200)),
+    Column("quote_sha256", String(200)),
+    Column("status", String(16)),  # evidence status as shown (never verified when insecure)
+    Column("reason", String(200)),
+    Column("measurements", Text),  # JSON of the requester's measurements, or NULL
+    Index("explorer_key_events_model", "model", "kind", "idx"),
+    Index("explorer_key_events_model_idx", "model", "idx"),
+)
+
 # Entry counts by (type, status) for /metrics and the home page.
 counts = Table(
     "explorer_counts",

@@ -8,10 +8,11 @@ size of the log. Lists are newest first with cursor pagination: a page of ``limi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from teelog.attestation.receipt import VOUCHING_STATUSES
 
 from . import schema
@@ -110,6 +111,32 @@ def _role_json(row: Any) -> dict[str, Any]:
     return {"role": row.role, "model": row.model, "status": row.status, "reason": row.reason}
 
 
+def _event_json(row: Any) -> dict[str, Any]:
+    """A key_release (``kind`` released | denied) or key_policy (``policy``) index row."""
+    try:
+        measurements = json.loads(row.measurements) if row.measurements else None
+    except ValueError:  # cut at the index's size limit; the entry page shows them all
+        measurements = None
+    return {
+        "index": int(row.idx),
+        "kind": row.kind,
+        "model": row.model,
+        "version": row.version,
+        "manifest_sha256": row.manifest_sha256,
+        "key_id": row.key_id,
+        "policy_sha256": row.policy_sha256,
+        "resource": row.resource,
+        "time": row.time,
+        "insecure": bool(row.insecure),
+        "tee": row.tee,
+        "tee_pubkey_thumbprint": row.thumbprint,
+        "quote_sha256": row.quote_sha256,
+        "evidence_status": row.status,
+        "reason": row.reason,
+        "measurements": measurements,
+    }
+
+
 def _page(rows: list[Any], limit: int, to_json: Any, key: str = "idx") -> Page:
     more = len(rows) > limit
     rows = rows[:limit]
@@ -144,6 +171,16 @@ class Store:
         roles = self.roles_at([i[key] for i in items if i.get(key) is not None])
         for item in items:
             item["roles"] = roles.get(item[key], []) if item.get(key) is not None else []
+        # A key decision to sample evidence is marked INSECURE wherever an entry is listed.
+        decisions = [i[key] for i in items if i.get("type") == "key_release"]
+        insecure: set[int] = set()
+        if decisions:
+            t = schema.key_events
+            insecure = {int(r.idx) for r in self._all(
+                select(t.c.idx).where(t.c.idx.in_(decisions), t.c.insecure == 1))}
+        for item in items:
+            if item.get("type") == "key_release":
+                item["insecure"] = item[key] in insecure
         return items
 
     def signer_attestations(self, address: str) -> dict[str, tuple[int, str | None] | None]:
@@ -304,3 +341,58 @@ class Store:
     def receipts_by_key(self, kind: str, value: str) -> int | None:
         """The newest receipt entry with this key (signature, chat_id, address, response_hash)."""
         return self.lookup(kind, value, etype="receipt")
+
+    # models (key_release and key_policy entries)
+
+    def models(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every model named by a key_release or key_policy entry (or only ``name``), with
+        its versions: manifest and policy digests seen, and counts of releases (and of those,
+        insecure ones) and denials. One grouped scan of the ``(model, …)`` index."""
+        t = schema.key_events
+        stmt = select(
+            t.c.model, t.c.version, t.c.manifest_sha256, t.c.policy_sha256, t.c.kind,
+            t.c.insecure, func.count().label("n"), func.max(t.c.idx).label("last"),
+        ).group_by(
+            t.c.model, t.c.version, t.c.manifest_sha256, t.c.policy_sha256, t.c.kind, t.c.insecure
+        ).order_by(t.c.model, t.c.version)
+        if name is not None:
+            stmt = stmt.where(t.c.model == name)
+        models: dict[str | None, dict[str, Any]] = {}
+        for row in self._all(stmt):
+            m = models.setdefault(row.model, {"name": row.model, "versions": {}, "released": 0,
+                                              "insecure_released": 0, "denied": 0,
+                                              "last_index": -1})
+            v = m["versions"].setdefault(row.version, {
+                "version": row.version, "manifest_sha256": [], "policy_sha256": [],
+                "released": 0, "insecure_released": 0, "denied": 0})
+            for field in ("manifest_sha256", "policy_sha256"):
+                value = getattr(row, field)
+                if value is not None and value not in v[field]:
+                    v[field].append(value)
+            n = int(row.n)
+            if row.kind in ("released", "denied"):
+                v[row.kind] += n
+                m[row.kind] += n
+                if row.kind == "released" and row.insecure:
+                    v["insecure_released"] += n
+                    m["insecure_released"] += n
+            m["last_index"] = max(m["last_index"], int(row.last))
+        out = []
+        for m in models.values():
+            m["versions"] = list(m["versions"].values())
+            out.append(m)
+        return out
+
+    def releases(
+        self, *, model: str | None = None, cursor: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """Key decisions (released and denied), newest first, of one model or of all."""
+        t = schema.key_events
+        stmt = select(t).where(t.c.kind.in_(("released", "denied")))
+        if model is not None:
+            stmt = stmt.where(t.c.model == model)
+        if cursor is not None:
+            stmt = stmt.where(t.c.idx < cursor)
+        stmt = stmt.order_by(t.c.idx.desc()).limit(limit + 1)
+        return _page(self._all(stmt), limit, _event_json)

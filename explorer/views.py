@@ -28,7 +28,7 @@ from .logview import (
 )
 from .state import Explorer, explorer
 
-ENTRY_KINDS = ("attestation", "receipt", "unknown", "malformed")
+ENTRY_KINDS = ("attestation", "receipt", "key_release", "key_policy", "unknown", "malformed")
 _HEX64 = frozenset("0123456789abcdef")
 
 
@@ -50,7 +50,7 @@ def tree(ex: Explorer) -> TreeView:
 
 
 def template_kind(kind: str) -> str:
-    return kind if kind in ("attestation", "receipt") else "other"
+    return kind if kind in ("attestation", "receipt", "key_release", "key_policy") else "other"
 
 
 def client_ip(ex: Explorer) -> str:
@@ -153,7 +153,25 @@ def entry_view(ex: Explorer, index: int, *, with_evidence: bool = False) -> dict
     elif view.kind == "receipt":
         out["attestation_index"] = receipt_index_field(doc, "attestation_index")
         out.update(receipt_vouching(t, doc))
+    elif view.key_event is not None:
+        out["event"] = view.key_event
+        out["failed"] = failed_checks(doc.get("failed"))
+        policy = doc.get("policy")
+        out["policy"] = policy if isinstance(policy, dict) else None
     return out
+
+
+def failed_checks(value: Any) -> list[dict[str, str]]:
+    """The ``failed`` checks of a key_release entry that have the logged shape
+    (``{name, detail}`` strings); anything else in the list is left to the entry bytes."""
+    if not isinstance(value, list):
+        return []
+    return [
+        {"name": f["name"], "detail": f["detail"]}
+        for f in value
+        if isinstance(f, dict) and isinstance(f.get("name"), str)
+        and isinstance(f.get("detail"), str)
+    ]
 
 
 def _naming(t: TreeView, doc: dict[str, Any], index: int | None) -> dict[str, Any] | None:
@@ -263,6 +281,8 @@ def entry_json(ex: Explorer, index: int) -> dict[str, Any] | None:
     }
     if view.kind == "attestation":
         out["verdict"] = data["verdict"]
+    if view.kind == "key_release" and view.key_event is not None:
+        out["insecure"] = view.key_event.insecure
     if view.kind == "receipt":
         out["attestation_index"] = data["attestation_index"]
         out["vouched_by"] = data["vouched_by"]
@@ -402,3 +422,15 @@ def verify_input(data: bytes, kind: str, at_text: str | None) -> Any:
             error=f"time {str(at_text)[:40]!r} is not RFC 3339 or Unix seconds",
         )
     return verify_bytes(ex(), data, kind, at)
+
+
+def model_view(
+    ex: Explorer, name: str, *, cursor: int | None = None, limit: int = 50
+) -> dict[str, Any] | None:
+    """The model page's data: its versions (``Store.models``) and one page of its key
+    decisions, newest first; None when no key entry names the model."""
+    found = ex.store.models(name)
+    if not found:
+        return None
+    return {"model": found[0], "releases": ex.store.releases(model=name, cursor=cursor,
+                                                             limit=limit)}
