@@ -201,4 +201,6 @@ def render_table(result: Any, width: int | None = None) -> str:
         lines += [f"  {line}" for line in _measured(verdict.measurements)]
     for fmspc, raw in result.collateral_used.items():
         lines.append(f"collateral FMSPC {fmspc}: sha256 {hashlib.sha256(raw).hexdigest()}")
+    for digest in result.collateral_cited:
+        lines.append(f"collateral not valid at the verification time, not used: sha256 {digest}")
     return "\n".join(lines) + "\n"

@@ -259,19 +259,30 @@ class Collateral:
         return [d for docs in self._docs.values() for d in docs]
 
     def for_quote(self, quote: Quote, at: datetime) -> CollateralDoc | None:
-        """The collateral to verify ``quote`` with at ``at``, or None when there is none.
+        """The collateral to verify ``quote`` with at ``at``, or None (see :meth:`choose`)."""
+        return self.choose(quote, at).doc
 
-        Raises :class:`CollateralError` only when a fetch was attempted and failed.
+    def choose(self, quote: Quote, at: datetime) -> CollateralChoice:
+        """The collateral valid for ``quote`` at ``at``, or None and the reason.
+
+        Only a document valid at ``at`` (every part inside its issue..next-update window) is
+        used: collateral archived for other times says nothing about this one. With a
+        PCCS/PCS URL, a quote without such a document has its collateral fetched (and cached).
+        A failed fetch is part of the reason, never an exception.
         """
         if quote.fmspc is None:
-            return None
+            return CollateralChoice(None, "the quote's platform (FMSPC) is unknown")
         tee = "TDX" if quote.is_tdx else "SGX"
-        local = self._pick(self._docs.get((tee, quote.fmspc), []), at)
-        if local is not None and (local.freshness.problem_at(at) is None or not self.pccs_url):
-            return local
+        key = (tee, quote.fmspc)
+        local = self._pick(self._docs.get(key, []), at)
+        if local is not None:
+            return CollateralChoice(local, None)
         if not self.pccs_url:
-            return None
-        fetched = self.fetch(quote)
+            return self._unused(key, at, "")
+        try:
+            fetched = self.fetch(quote)
+        except CollateralError as exc:
+            return self._unused(key, at, f"; {exc}")
         self.add(fetched)
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -280,7 +291,14 @@ class Collateral:
             tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_bytes(fetched.canonical)
             tmp.replace(target)
-        return self._pick(self._docs[(tee, quote.fmspc)], at)
+        chosen = self._pick(self._docs[key], at)
+        if chosen is not None:
+            return CollateralChoice(chosen, None)
+        return self._unused(key, at, f" (including what {self.pccs_url} serves)")
+
+    def _unused(self, key: tuple[str, str], at: datetime, more: str) -> CollateralChoice:
+        docs = tuple(self._docs.get(key, []))
+        return CollateralChoice(None, unused_reason(key[0], key[1], docs, at) + more, docs)
 
     def fetch(self, quote: Quote) -> CollateralDoc:
         """Fetch collateral for ``quote`` from :attr:`pccs_url` (network)."""
@@ -303,11 +321,60 @@ class Collateral:
 
     @staticmethod
     def _pick(docs: list[CollateralDoc], at: datetime) -> CollateralDoc | None:
-        if not docs:
-            return None
         valid = [d for d in docs if d.freshness.problem_at(at) is None]
-        pool = valid or docs
-        return max(pool, key=lambda d: d.freshness.not_before)
+        return max(valid, key=lambda d: d.freshness.not_before) if valid else None
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralChoice:
+    """The collateral chosen for a quote and time, or None and why none was used.
+
+    ``cited`` are the documents at hand for the quote's FMSPC that were not used: the reason
+    lists their windows, so they are kept with the verdict to reproduce it.
+    """
+
+    doc: CollateralDoc | None
+    reason: str | None  # set exactly when doc is None
+    cited: tuple[CollateralDoc, ...] = ()
+
+
+def unused_reason(tee: str, fmspc: str, docs: Iterable[CollateralDoc], at: datetime) -> str:
+    """Why none of ``docs`` (the collateral at hand for ``tee``/``fmspc``) verifies at ``at``.
+
+    Names the case: none for this FMSPC; a CRL past its next update (or before its this
+    update) while the signed TCB info and QE identity cover ``at``; or collateral archived
+    only for [issue, next update] windows that do not cover ``at`` (Intel PCS API v4 dates).
+    """
+    docs = sorted(docs, key=lambda d: d.freshness.not_before)
+    when = _iso(at)
+    if not docs:
+        return f"no collateral for {tee} FMSPC {fmspc}"
+    for doc in docs:
+        f = doc.freshness
+        signed = max(f.tcb_info_issue_date, f.qe_identity_issue_date), min(
+            f.tcb_info_next_update, f.qe_identity_next_update
+        )
+        if not signed[0] <= at <= signed[1]:
+            continue
+        for name, start, end in (
+            ("root CA CRL", f.root_ca_crl_this_update, f.root_ca_crl_next_update),
+            ("PCK CRL", f.pck_crl_this_update, f.pck_crl_next_update),
+        ):
+            if at < start or (end is not None and at > end):
+                state = "expired" if at >= start else "not yet issued"
+                return (
+                    f"collateral for {tee} FMSPC {fmspc} covers {when} with its TCB info and QE "
+                    f"identity, but its {name} (this update {_iso(start)}, next update "
+                    f"{_iso(end)}) is {state} at that time, so revocations cannot be checked"
+                )
+    windows = ", ".join(
+        f"[{_iso(d.freshness.not_before)}, {_iso(d.freshness.not_after)}]" for d in docs
+    )
+    plural = ("windows", "do") if len(docs) > 1 else ("window", "does")
+    return (
+        f"collateral for {tee} FMSPC {fmspc} is archived only for the [issue, next update] "
+        f"{plural[0]} {windows}, which {plural[1]} not cover the verification time {when}"
+    )
 
 
 def fetch_collateral_httpx(base_url: str, quote: Quote, timeout: float) -> dict[str, Any]:

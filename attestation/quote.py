@@ -12,6 +12,14 @@ Layouts handled (all integers little-endian):
   certification data; for TDX the certification data is type 6 (QE report certification data:
   QE report (384), its signature (64), QE authentication data, then the PCK chain, type 5).
 
+Every length field must agree exactly with what it delimits: the signature data length with its
+parts, the type-6 size with the QE report, signature, authentication data and inner
+certification data it holds. Nothing may follow the signature data except zero bytes: real TDX
+v4 quotes are zero-padded to the 5006 bytes of a v5 quote buffer (tests/data/tdx). That padding
+is not part of the quote: :attr:`Quote.raw` ends with the signature data, so
+:attr:`Quote.sha256` is the same for a padded and an unpadded copy of one quote, and no other
+bytes can be appended to a quote without it being rejected as malformed.
+
 The report fields come from ``dcap_qvl.parse_quote``; the layout walk (offsets, certification
 data), the TD attribute bits and XFAM are decoded here, because dcap-qvl exposes them only as
 raw bytes. Malformed input raises :class:`QuoteFormatError`, never IndexError or a panic.
@@ -249,6 +257,19 @@ class Certification:
 
 
 @dataclass(frozen=True, slots=True)
+class SignatureData:
+    """The ECDSA parts of the quote signature data (Intel DCAP Quote Format, "Quote Signature
+    Data" and "QE Report Certification Data"), as raw bytes for the signature checks."""
+
+    signature: bytes  # r ‖ s (64): the attestation key's signature over the signed region
+    attestation_key: bytes  # x ‖ y (64): the P-256 attestation public key
+    qe_report: bytes | None  # the QE's SGX report (384), None without a QE report
+    qe_report_signature: bytes | None  # r ‖ s (64) by the PCK certificate's key
+    qe_auth_data: bytes | None  # QE authentication data, hashed into the QE report data
+    pck_cert_type: int  # certification data type inside the QE report data (5 = PEM chain)
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     """A parsed DCAP quote; ``raw`` is kept so that verification uses exactly these bytes."""
 
@@ -259,6 +280,13 @@ class Quote:
     body_size: int
     signature_data_offset: int
     certification: Certification
+    signature_data: SignatureData
+
+    @property
+    def signed_bytes(self) -> bytes:
+        """What the attestation key signs: header ‖ body (v3, v4), header ‖ body descriptor ‖
+        body (v5), i.e. everything before the signature data (dcap-qvl ``signed_length``)."""
+        return self.raw[: self.signature_data_offset]
 
     @property
     def is_tdx(self) -> bool:
@@ -348,7 +376,9 @@ def parse_quote(raw: bytes) -> Quote:
     )
     body_offset, body_size = _body_layout(raw, header)
     sig_offset = body_offset + body_size
-    cert_type, qe_report_offset, pem = _walk_signature_data(raw, header, sig_offset)
+    walk = _walk_signature_data(raw, header, sig_offset)
+    raw = raw[: walk.end]  # the quote proper; what followed was zero padding
+    cert_type, qe_report_offset, pem = walk.cert_type, walk.qe_report_offset, walk.pem
     parsed = _dcap_qvl_parse(raw)
     fmspc, ppid, pce_id, cpu_svn, pce_svn, ca = _pck_identity(pem, parsed) if pem else (None,) * 6
     certification = Certification(
@@ -371,6 +401,7 @@ def parse_quote(raw: bytes) -> Quote:
         body_size=body_size,
         signature_data_offset=sig_offset,
         certification=certification,
+        signature_data=walk.signature_data,
     )
 
 
@@ -404,56 +435,90 @@ def _need(raw: bytes, end: int, what: str) -> None:
         raise QuoteFormatError(f"quote truncated: {what} needs {end} bytes, quote has {len(raw)}")
 
 
-def _walk_signature_data(
-    raw: bytes, header: QuoteHeader, sig_offset: int
-) -> tuple[int, int | None, bytes | None]:
-    """Walk the signature data to the certification data (quote v3/v4/v5 auth data layout)."""
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    cert_type: int
+    qe_report_offset: int | None
+    pem: bytes | None
+    signature_data: SignatureData
+    end: int  # offset just after the signature data
+
+
+def _walk_signature_data(raw: bytes, header: QuoteHeader, sig_offset: int) -> _Walk:
+    """Walk the signature data to the certification data (quote v3/v4/v5 auth data layout),
+    requiring every length field to match exactly what it delimits."""
     _need(raw, sig_offset + 4, "signature data length")
     (sig_len,) = struct.unpack_from("<I", raw, sig_offset)
     pos = sig_offset + 4
     end = pos + sig_len
     _need(raw, end, f"signature data ({sig_len} bytes)")
-    pos += 64 + 64  # ECDSA signature over header+body, attestation public key
+    if any(raw[end:]):
+        raise QuoteFormatError(
+            f"{len(raw) - end} bytes follow the {sig_len}-byte signature data and are not all "
+            "zero padding: the quote's length fields do not account for them"
+        )
+    if pos + 128 > end:
+        raise QuoteFormatError("signature data shorter than its signature and attestation key")
+    signature, attestation_key = raw[pos : pos + 64], raw[pos + 64 : pos + 128]
+    pos += 128
     qe_report_offset: int | None = None
+    qe_auth: bytes | None = None
     if header.version == 3:
         qe_report_offset = pos
         pos += QE_REPORT_SIZE + 64
-        pos = _skip_auth_data(raw, pos, end)
+        pos, qe_auth = _auth_data(raw, pos, end)
     if pos + 6 > end:
         raise QuoteFormatError("quote truncated: certification data header missing")
     cert_type, cert_size = struct.unpack_from("<HI", raw, pos)
     pos += 6
-    if pos + cert_size > end:
+    if pos + cert_size != end:
         raise QuoteFormatError(
-            f"certification data declares {cert_size} bytes, only {end - pos} remain"
+            f"certification data declares {cert_size} bytes, the signature data leaves "
+            f"{end - pos}"
         )
-    cert_end = pos + cert_size
     if cert_type == CERT_TYPE_QE_REPORT:
         qe_report_offset = pos
         pos += QE_REPORT_SIZE + 64
-        if pos > cert_end:
+        if pos > end:
             raise QuoteFormatError("QE report certification data truncated")
-        pos = _skip_auth_data(raw, pos, cert_end)
-        if pos + 6 > cert_end:
+        pos, qe_auth = _auth_data(raw, pos, end)
+        if pos + 6 > end:
             raise QuoteFormatError("QE report certification data lacks the PCK certification data")
         cert_type, cert_size = struct.unpack_from("<HI", raw, pos)
         pos += 6
-        if pos + cert_size > cert_end:
+        if pos + cert_size != end:
             raise QuoteFormatError(
-                f"PCK certification data declares {cert_size} bytes, only {cert_end - pos} remain"
+                f"PCK certification data declares {cert_size} bytes, the QE report "
+                f"certification data leaves {end - pos}"
             )
     pem = raw[pos : pos + cert_size] if cert_type == CERT_TYPE_PCK_CHAIN else None
-    return cert_type, qe_report_offset, pem
+    qe = qe_report_offset
+    return _Walk(
+        cert_type=cert_type,
+        qe_report_offset=qe_report_offset,
+        pem=pem,
+        signature_data=SignatureData(
+            signature=signature,
+            attestation_key=attestation_key,
+            qe_report=raw[qe : qe + QE_REPORT_SIZE] if qe is not None else None,
+            qe_report_signature=(
+                raw[qe + QE_REPORT_SIZE : qe + QE_REPORT_SIZE + 64] if qe is not None else None
+            ),
+            qe_auth_data=qe_auth,
+            pck_cert_type=cert_type,
+        ),
+        end=end,
+    )
 
 
-def _skip_auth_data(raw: bytes, pos: int, end: int) -> int:
+def _auth_data(raw: bytes, pos: int, end: int) -> tuple[int, bytes]:
     if pos + 2 > end:
         raise QuoteFormatError("quote truncated: QE authentication data length missing")
     (auth_len,) = struct.unpack_from("<H", raw, pos)
-    pos += 2 + auth_len
-    if pos > end:
+    pos += 2
+    if pos + auth_len > end:
         raise QuoteFormatError("QE authentication data overruns the signature data")
-    return pos
+    return pos + auth_len, raw[pos : pos + auth_len]
 
 
 _PckIdentity = tuple[str | None, str | None, str | None, str | None, int | None, str | None]

@@ -12,20 +12,33 @@ Checks (role ``receipt``):
                        (EIP-191 secp256k1 recovery compared case-insensitively, or Ed25519).
 ``receipt.hashes``     with the request/response bytes: their SHA-256 equal the text's hashes;
                        without them: skip, not required.
-``receipt.signer``     the signer is one an attestation vouched for (``expected_signers``);
-                       without that set: skip — a valid signature by an unknown key proves
-                       nothing about a TEE.
+``receipt.signer``     the signer is one an attestation vouched for (:func:`decide_signer`,
+                       the one definition, also used by the collector for every receipt it
+                       logs); without any attested keys: skip — a valid signature by an
+                       unknown key proves nothing about a TEE.
+
+An attestation *vouches* for the signing key it names when its status is ``verified`` or
+``warning`` (:data:`VOUCHING_STATUSES`); a key named only by attestations that did not verify is
+as trustworthy as they are (docs/entries.md, ``receipt`` v1, ``attestation_index``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ReportFormatError
 from .signing import recover_ecdsa_address, verify_ed25519
-from .verdict import Verdict
+from .verdict import Check, CheckStatus, Verdict
+
+# The statuses of an attestation that vouch for the signing key it names.
+VOUCHING_STATUSES = frozenset({"verified", "warning"})
+# A key named only by attestations that did not verify: a node without a TEE (unverifiable)
+# leaves its receipts unverifiable; a failed attestation fails them.
+_NAMED_ONLY: dict[str, CheckStatus] = {"unverifiable": "skip", "failed": "fail"}
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -69,8 +82,112 @@ def _algo(sig: dict[str, Any]) -> str | None:
     return None
 
 
+def signer_key(address: str) -> str:
+    """The form in which signing keys compare: lowercase, without ``0x`` (Ethereum addresses
+    compare case-insensitively, docs/entries.md; Ed25519 keys are hex)."""
+    return address.lower().removeprefix("0x")
+
+
 def _same_signer(a: str, b: str) -> bool:
-    return a.lower().removeprefix("0x") == b.lower().removeprefix("0x")
+    return signer_key(a) == signer_key(b)
+
+
+@dataclass(frozen=True, slots=True)
+class SignerRecord:
+    """What a node's attestations said about one signing key.
+
+    ``named_*``: the latest attestation naming the key, whatever its status. ``vouched_*``: the
+    latest one naming it whose status vouches (``verified`` or ``warning``), ``None`` if none
+    did. Indexes are log indexes, ``None`` for attestations that are not in a log (offline).
+    """
+
+    named_status: str
+    named_index: int | None = None
+    vouched_status: str | None = None
+    vouched_index: int | None = None
+
+    @property
+    def vouched(self) -> bool:
+        return self.vouched_status in VOUCHING_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class SignerDecision:
+    """The ``receipt.signer`` check and the attestations it rests on (docs/entries.md):
+    ``attestation_index`` is the latest vouching attestation of the chosen signer (``None`` when
+    none vouches), ``named_index`` the latest attestation that named it at all."""
+
+    check: Check
+    attestation_index: int | None
+    named_index: int | None
+
+
+def _order(index: int | None) -> int:
+    """Sort key of a log index: later is greater; unknown (offline) before every index."""
+    return -1 if index is None else index
+
+
+def _where(index: int | None) -> str:
+    return f"attestation #{index}" if index is not None else "an attestation"
+
+
+def decide_signer(
+    signers: Mapping[str, SignerRecord],
+    verified: Sequence[tuple[str, str]],
+    *,
+    owner: str | None = None,
+) -> SignerDecision:
+    """``receipt.signer``: is a key whose signature verified vouched for by an attestation?
+
+    ``signers`` maps :func:`signer_key` of each key the node's attestations named to what they
+    said; ``verified`` lists ``(algo, signing_address)`` of the receipt's signatures that
+    verified. Of several signers the one with the best record decides: a vouching
+    ``verified`` attestation over a ``warning`` one, then the latest. Outcomes:
+
+    - vouched for by a ``verified`` attestation: ``pass``; by a ``warning`` one: ``warn``;
+    - named only by attestations that did not verify: ``skip`` if the latest was
+      ``unverifiable`` (a node without a TEE), ``fail`` if it ``failed``;
+    - named by no attestation, or no signature verified: ``fail``.
+    """
+    name = "receipt.signer"
+    if not verified:
+        return SignerDecision(Check(name, "fail", "no signature verified"), None, None)
+    found: list[tuple[str, str, SignerRecord]] = []
+    unnamed: list[str] = []
+    for algo, address in verified:
+        record = signers.get(signer_key(address))
+        if record is not None:
+            found.append((algo, address, record))
+        else:
+            unnamed.append(f"{algo} {address}")
+    vouched = [f for f in found if f[2].vouched]
+    if vouched:
+        algo, address, record = max(
+            vouched,
+            key=lambda f: (f[2].vouched_status == "verified", _order(f[2].vouched_index)),
+        )
+        detail = f"{algo} signer {address} vouched for by {_where(record.vouched_index)}"
+        if unnamed:
+            detail += "; not attested: " + ", ".join(unnamed)
+        if record.vouched_status == "verified":
+            check = Check(name, "pass", detail)
+        else:
+            check = Check(
+                name, "warn", detail + f" (that attestation's status is {record.vouched_status})"
+            )
+        return SignerDecision(check, record.vouched_index, record.named_index)
+    if found:
+        algo, address, record = max(found, key=lambda f: _order(f[2].named_index))
+        latest = f"#{record.named_index}" if record.named_index is not None else "one"
+        detail = (
+            f"{algo} signer {address} is named only by attestations that did not verify "
+            f"(latest {latest}: {record.named_status})"
+        )
+        status = _NAMED_ONLY.get(record.named_status, "fail")
+        return SignerDecision(Check(name, status, detail), None, record.named_index)
+    whose = f"of node {owner!r} " if owner else ""
+    detail = f"no attestation {whose}names " + ", ".join(unnamed)
+    return SignerDecision(Check(name, "fail", detail), None, None)
 
 
 def _check_signature(
@@ -139,22 +256,32 @@ def _check_hashes(
         verdict.add(name, "pass", "request and response bodies match the signed hashes")
 
 
-def _check_signer(verdict: Verdict, address: str | None, expected_signers: set[str] | None) -> None:
+def _check_signer(
+    verdict: Verdict, address: str | None, signers: Mapping[str, SignerRecord] | None
+) -> None:
     name = "receipt.signer"
-    if expected_signers is None:
+    if signers is None:
         verdict.add(
             name,
             "skip",
             ("no attested signing keys given: the signer is not shown to run in a TEE"),
         )
-    elif address and any(_same_signer(address, s) for s in expected_signers):
-        verdict.add(name, "pass", f"{address} is a signing key vouched for by an attestation")
-    else:
-        verdict.add(
-            name,
-            "fail",
-            (f"{address} is not among the {len(expected_signers)} attested signing key(s)"),
-        )
+        return
+    signature = verdict.check("receipt.signature")
+    verified = (
+        [(verdict.signing_algo or "?", address)]
+        if address and signature is not None and signature.status == "pass"
+        else []
+    )
+    verdict.checks.append(decide_signer(signers, verified).check)
+
+
+def vouched_signers(addresses: set[str] | frozenset[str]) -> dict[str, SignerRecord]:
+    """Records for keys that verified attestations (not in a log) vouched for."""
+    return {
+        signer_key(a): SignerRecord(named_status="verified", vouched_status="verified")
+        for a in addresses
+    }
 
 
 def verify_receipt(
@@ -163,11 +290,14 @@ def verify_receipt(
     request: bytes | None = None,
     response: bytes | None = None,
     expected_signers: set[str] | None = None,
+    signers: Mapping[str, SignerRecord] | None = None,
 ) -> Verdict:
     """Verify a receipt (signature response) and return its verdict (role ``receipt``).
 
     ``request``/``response`` are the exact body bytes, when known. ``expected_signers`` are the
-    signing addresses (or Ed25519 keys) that verified attestations vouched for.
+    signing addresses (or Ed25519 keys) that verified attestations vouched for; ``signers``
+    says more: what attestations said about each key (:class:`SignerRecord`), so that a key
+    named only by an unverifiable attestation is told from an unknown one. Give at most one.
     Raises :class:`ReportFormatError` when ``sig`` has no string ``text`` and ``signature``.
     """
     if not isinstance(sig, dict):
@@ -192,5 +322,9 @@ def verify_receipt(
     )
     _check_signature(verdict, text, signature, address, algo)
     _check_hashes(verdict, text, request, response)
-    _check_signer(verdict, address, expected_signers)
+    if expected_signers is not None:
+        if signers is not None:
+            raise ValueError("give expected_signers or signers, not both")
+        signers = vouched_signers(expected_signers)
+    _check_signer(verdict, address, signers)
     return verdict

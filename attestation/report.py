@@ -26,7 +26,7 @@ from typing import Any
 
 from .binding import BindingClaims, verify_binding
 from .collateral import Collateral, CollateralDoc
-from .errors import AttestationInputError, CollateralError, EventLogError, ReportFormatError
+from .errors import AttestationInputError, EventLogError, ReportFormatError
 from .eventlog import EventLog, compose_check, info_check, parse_event_log, rtmr_check
 from .measurements import GpuMeasurement, Measurements
 from .quote import Quote, TdReport, decode_quote_bytes, parse_quote
@@ -196,7 +196,7 @@ def verify_report(
     _, attestations = report_attestations(load_document(doc))
     result = Result()
     for att in attestations:
-        verdict, used = verify_attestation(
+        verdict, tdx = verify_attestation(
             att,
             nonce=expected,
             at=when,
@@ -206,9 +206,16 @@ def verify_report(
             nras=nras,
         )
         result.attestations.append(verdict)
-        if used is not None:
-            result.collateral_used[used.fmspc] = used.canonical
+        if tdx is not None:
+            _record_collateral(result, tdx)
     return result
+
+
+def _record_collateral(result: Result, tdx: TdxResult) -> None:
+    if tdx.collateral is not None:
+        result.collateral_used[tdx.collateral.fmspc] = tdx.collateral.canonical
+    for doc in tdx.cited:
+        result.collateral_cited[doc.sha256] = doc.canonical
 
 
 def verify_quote(
@@ -227,8 +234,7 @@ def verify_quote(
     verdict = Verdict(role="quote", model=None, signing_address=None, checks=list(tdx.checks))
     verdict.measurements = _measurements(parsed, tdx, None, []).to_json()
     result = Result(attestations=[verdict])
-    if tdx.collateral is not None:
-        result.collateral_used[tdx.collateral.fmspc] = tdx.collateral.canonical
+    _record_collateral(result, tdx)
     return result
 
 
@@ -241,8 +247,9 @@ def verify_attestation(
     rim_dir: str | Path | None = None,
     jwks: Any = None,
     nras: Any = None,
-) -> tuple[Verdict, CollateralDoc | None]:
-    """The verdict on one attestation and the collateral used (never raises on bad evidence)."""
+) -> tuple[Verdict, TdxResult | None]:
+    """The verdict on one attestation and its ``tdx.*`` result, with the collateral used and
+    cited (None without a readable quote); never raises on bad evidence."""
     verdict = Verdict(
         role=att.role,
         model=att.model,
@@ -261,7 +268,7 @@ def verify_attestation(
     verdict.checks.extend(tdx.checks)
     if not isinstance(quote.report, TdReport):
         verdict.add("binding.report_data", "fail", "an SGX quote cannot attest a TDX node")
-        return verdict, tdx.collateral
+        return verdict, tdx
     report = quote.report
 
     binding = verify_binding(
@@ -281,7 +288,7 @@ def verify_attestation(
     log = _event_log_checks(att, report, verdict)
     gpus = _gpu_checks(att, binding.gpu_nonce, at, rim_dir, jwks, nras, verdict)
     verdict.measurements = _measurements(quote, tdx, log, gpus).to_json()
-    return verdict, tdx.collateral
+    return verdict, tdx
 
 
 def _verify_tdx(quote: Quote, collateral: Collateral, at: datetime) -> TdxResult:
@@ -291,11 +298,10 @@ def _verify_tdx(quote: Quote, collateral: Collateral, at: datetime) -> TdxResult
             f"{quote.certification.cert_type}), so its platform (FMSPC) is unknown"
         )
         return verify_tdx(quote, None, at, missing_reason=reason)
-    try:
-        doc = collateral.for_quote(quote, at)
-    except CollateralError as exc:
-        return verify_tdx(quote, None, at, missing_reason=str(exc))
-    return verify_tdx(quote, doc, at)
+    choice = collateral.choose(quote, at)
+    tdx = verify_tdx(quote, choice.doc, at, missing_reason=choice.reason)
+    tdx.cited = choice.cited
+    return tdx
 
 
 def _event_log_checks(att: Attestation, report: TdReport, verdict: Verdict) -> EventLog | None:

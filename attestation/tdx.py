@@ -1,5 +1,13 @@
-"""Verifying a DCAP quote with dcap-qvl "as of" a time: checks ``tdx.quote``, ``tdx.tcb``,
-``tdx.collateral`` and ``tdx.debug``.
+"""Verifying a DCAP quote "as of" a time: checks ``tdx.quote``, ``tdx.tcb``, ``tdx.collateral``
+and ``tdx.debug``.
+
+``tdx.quote`` always runs the quote's own signature checks (:mod:`.quote_signatures`: PCK chain
+to Intel's pinned root, QE report signature and data, quote signature), with or without
+collateral, so the signature part has one implementation and one outcome. Without collateral
+that is all: a genuine quote passes ``tdx.quote`` with "TCB not evaluated" and ``tdx.tcb`` and
+``tdx.collateral`` are ``skip`` (overall ``unverifiable``, never ``verified``). With collateral,
+dcap-qvl then runs the full verification, adding what needs collateral (CRLs, QE identity, TCB
+status); ``tdx.quote`` passes only when both agree.
 
 dcap-qvl (``verify``) checks, in this order (dcap-qvl ``src/verify.rs::verify_impl``): the root
 CA against its CRL; TCB info and QE identity signatures and dates; the PCK chain to Intel's
@@ -20,6 +28,7 @@ import dcap_qvl
 
 from .collateral import CollateralDoc
 from .quote import Quote, SgxReport, TdReport
+from .quote_signatures import quote_signature_check
 from .times import rfc3339
 from .verdict import Check
 
@@ -62,6 +71,8 @@ class TdxResult:
     tcb_status: str | None = None
     advisory_ids: list[str] = field(default_factory=list)
     collateral: CollateralDoc | None = None
+    # Collateral at hand but not valid at the verification time, cited by the skip reason.
+    cited: tuple[CollateralDoc, ...] = ()
 
 
 def as_datetime(at: datetime | int | float) -> datetime:
@@ -80,22 +91,51 @@ def verify_tdx(
 ) -> TdxResult:
     """Verify ``quote`` with ``collateral`` as of ``at``; never raises for a bad quote.
 
-    Without collateral, ``tdx.quote``, ``tdx.tcb`` and ``tdx.collateral`` are ``skip`` with
-    ``missing_reason``; ``tdx.debug`` is always evaluated from the parsed attributes.
+    ``tdx.quote`` is the quote's own signature checks in both cases (and, with collateral, also
+    dcap-qvl's verdict). Without collateral, ``tdx.tcb`` and ``tdx.collateral`` are ``skip``
+    with ``missing_reason`` (why no collateral was used); ``tdx.debug`` is always evaluated
+    from the parsed attributes.
     """
     when = as_datetime(at)
     result = TdxResult(collateral=collateral)
     debug = debug_check(quote.report)
+    signatures = quote_signature_check(quote, when)
     if collateral is None:
         reason = missing_reason or f"no collateral for FMSPC {quote.fmspc or 'unknown'}"
         result.checks += [
-            Check("tdx.quote", "skip", f"signature chain not checked: {reason}"),
+            signatures,
             Check("tdx.tcb", "skip", f"TCB status not evaluated: {reason}"),
             Check("tdx.collateral", "skip", reason),
             debug,
         ]
         return result
+    qvl = dcap_qvl_checks(quote, collateral, when)
+    result.checks += qvl.checks
+    result.tcb_status, result.advisory_ids = qvl.tcb_status, qvl.advisory_ids
+    if signatures.status == "fail":
+        # The signature part decides alone: the same outcome as without collateral.
+        theirs = result.checks[0]  # dcap-qvl's tdx.quote
+        agrees = theirs.status == "fail" and theirs.detail != signatures.detail
+        result.checks[0] = (
+            Check("tdx.quote", "fail", f"{signatures.detail} (dcap-qvl: {theirs.detail})")
+            if agrees
+            else signatures
+        )
+        result.tcb_status, result.advisory_ids = None, []
+        if result.checks[1].status != "fail":
+            result.checks[1] = Check("tdx.tcb", "fail", f"not evaluated: {signatures.detail}")
+    return result
 
+
+def dcap_qvl_checks(quote: Quote, collateral: CollateralDoc, at: datetime) -> TdxResult:
+    """dcap-qvl's full verification alone, as the four checks (``tdx.quote`` first).
+
+    :func:`verify_tdx` combines it with the signature checks; it is public so that tests can
+    show both give the same ``tdx.quote`` outcome on every real quote and mutation.
+    """
+    when = as_datetime(at)
+    debug = debug_check(quote.report)
+    result = TdxResult(collateral=collateral)
     fresh = collateral.freshness
     problem = fresh.problem_at(when)
     used = collateral.summary
@@ -108,13 +148,13 @@ def verify_tdx(
         report = dcap_qvl.verify(quote.raw, collateral.qvl, int(when.timestamp()))
     except Exception as exc:  # dcap-qvl reports every failure as ValueError
         message = _dcap_message(exc)
-        result.checks += _checks_for_error(message, quote, collateral_check, debug)
+        result.checks = _checks_for_error(message, quote, collateral_check, debug)
         return result
     except BaseException as exc:  # a Rust panic surfaces as pyo3's PanicException
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             raise
         message = f"dcap-qvl failed: {exc}"
-        result.checks += _checks_for_error(message, quote, collateral_check, debug)
+        result.checks = _checks_for_error(message, quote, collateral_check, debug)
         return result
 
     status = str(report.status)
@@ -125,12 +165,8 @@ def verify_tdx(
         f"Intel SGX Root CA, QE report and quote signatures valid (FMSPC {quote.fmspc}, "
         f"PPID {bytes(report.ppid).hex()})"
     )
-    result.checks += [
-        Check("tdx.quote", "pass", chain),
-        tcb_check(status, advisories),
-        collateral_check,
-        debug,
-    ]
+    tcb = tcb_check(status, advisories)
+    result.checks = [Check("tdx.quote", "pass", chain), tcb, collateral_check, debug]
     return result
 
 

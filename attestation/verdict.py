@@ -148,10 +148,20 @@ class Result:
 
     A bundle yields one :class:`Verdict` per attestation it contains. ``collateral_used`` maps
     each FMSPC (lowercase hex) to the exact collateral bytes used, so callers can store them.
+    ``collateral_cited`` maps the SHA-256 of each document that was at hand but not valid at
+    the verification time, and whose windows a ``tdx.collateral`` skip lists, to its bytes:
+    the verdict depends on them too, so whoever stores the verdict stores them
+    (:meth:`collateral_documents`).
     """
 
     attestations: list[Verdict] = field(default_factory=list)
     collateral_used: dict[str, bytes] = field(default_factory=dict)
+    collateral_cited: dict[str, bytes] = field(default_factory=dict)
+
+    def collateral_documents(self) -> dict[str, bytes]:
+        """Every collateral document the verdicts depend on: used (by FMSPC), then cited (by
+        SHA-256); re-verifying with exactly these reproduces the verdicts."""
+        return {**self.collateral_used, **self.collateral_cited}
 
     @property
     def status(self) -> Status:

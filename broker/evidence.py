@@ -95,7 +95,7 @@ def _tdx(
         verdict.add("tdx.quote", "fail", f"quote unreadable: {detail}")
         return _finish(result, None, None)
     verdict.checks += checked.attestations[0].checks
-    result.collateral_used = dict(checked.collateral_used)
+    result.collateral_used = checked.collateral_documents()  # used and cited (reproducible)
     result.quote_sha256 = quote.sha256
     result.report_data = quote.report_data.hex()
     measurements = checked.attestations[0].measurements or {}

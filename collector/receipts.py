@@ -5,8 +5,9 @@ the id of the node's journal (``node_instance``). The collector keeps a cursor p
 
 1. Read a page after the cursor. A different ``node_instance`` means a new journal (the node's
    storage was replaced): the cursor restarts at 0 for it.
-2. For each new receipt: verify its signatures, check its signer against the node's latest
-   verified attestation (``receipt.signer``), build the entry, and store the entry *bytes* in
+2. For each new receipt: verify its signatures, check its signer against what the node's
+   attestations said about it (``receipt.signer``, decided by
+   ``attestation.receipt.decide_signer``), build the entry, and store the entry *bytes* in
    ``collector_receipt`` keyed by ``(node, node_instance, seq)`` before appending.
 3. Append the batch, then record each log index and move the cursor, in one transaction.
 
@@ -26,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
+from teelog.attestation.receipt import SignerDecision, SignerRecord, decide_signer, signer_key
 from teelog.attestation.verdict import Check, status_of
 from teelog.entries.receipt import encode_receipt, receipt_entry
 
@@ -63,88 +65,40 @@ class ReceiptsOutcome:
     no_feed: bool = False  # the node answered 404: it publishes no receipts
 
 
-@dataclass(frozen=True, slots=True)
-class SignerInfo:
-    """What the node's attestations said about one signing address (``collector_signer``)."""
-
-    log_index: int | None
-    status: str | None
-    named_index: int
-    named_status: str
-
-
-def known_signers(session: Session, node: str) -> dict[str, SignerInfo]:
-    """Every signing address (lowercase) the node's attestations named."""
+def known_signers(session: Session, node: str) -> dict[str, SignerRecord]:
+    """What the node's attestations said about every signing key they named, by
+    :func:`~teelog.attestation.receipt.signer_key`."""
     rows = session.exec(select(CollectorSigner).where(CollectorSigner.node == node))
     return {
-        r.signing_address: SignerInfo(r.log_index, r.status, r.named_index, r.named_status)
+        signer_key(r.signing_address): SignerRecord(
+            named_status=r.named_status,
+            named_index=r.named_index,
+            vouched_status=r.status,
+            vouched_index=r.log_index,
+        )
         for r in rows
     }
 
 
 def signer_check(
-    signers: dict[str, SignerInfo],
+    signers: dict[str, SignerRecord],
     node: str,
     item: dict[str, Any],
     signature_checks: list[dict[str, Any]],
-) -> tuple[dict[str, Any], int | None]:
-    """``receipt.signer``: is a signer whose signature verified vouched for by the node's
-    latest verified (or warning) attestation naming it? Returns the check and that
-    attestation's log index (docs/entries.md ``attestation_index``).
-
-    A signer only named by attestations that did not verify is as trustworthy as they are:
-    ``skip`` (unverifiable) for a node without a TEE, ``fail`` for a failed one; the index is
-    then the latest attestation naming it. ``None`` when no attestation names the signer.
-    """
+) -> SignerDecision:
+    """``receipt.signer`` for one feed item: the signers whose ``receipt.signature.<algo>``
+    check passed, judged by :func:`~teelog.attestation.receipt.decide_signer` (the one rule)."""
     verified_algos = {
         c["name"].removeprefix("receipt.signature.")
         for c in signature_checks
         if c["status"] == "pass" and c["name"].startswith("receipt.signature.")
     }
-    found: list[tuple[str, str, SignerInfo]] = []
-    unnamed: list[str] = []
-    for algo in ("ecdsa", "ed25519"):
-        sig = item.get(algo)
-        if not isinstance(sig, dict) or algo not in verified_algos:
-            continue
-        address = sig["signing_address"]
-        signer = signers.get(address.lower())
-        if signer is not None:
-            found.append((algo, address, signer))
-        else:
-            unnamed.append(f"{algo} {address}")
-    if not verified_algos:
-        return {"name": "receipt.signer", "status": "fail", "detail": "no signature verified"}, None
-    vouched = [f for f in found if f[2].log_index is not None]
-    if vouched:
-        algo, address, signer = max(
-            vouched, key=lambda f: (f[2].status == "verified", f[2].log_index)
-        )
-        detail = f"{algo} signer {address} vouched for by attestation #{signer.log_index}"
-        if unnamed:
-            detail += "; not attested: " + ", ".join(unnamed)
-        if signer.status == "verified":
-            return {"name": "receipt.signer", "status": "pass", "detail": detail}, signer.log_index
-        detail += f" (that attestation's status is {signer.status})"
-        return {"name": "receipt.signer", "status": "warn", "detail": detail}, signer.log_index
-    if found:
-        algo, address, signer = max(found, key=lambda f: f[2].named_index)
-        detail = (
-            f"{algo} signer {address} is named only by attestations that did not verify "
-            f"(latest #{signer.named_index}: {signer.named_status})"
-        )
-        return (
-            {"name": "receipt.signer", "status": _NAMED_ONLY[signer.named_status],
-             "detail": detail},
-            signer.named_index,
-        )
-    why = f"no attestation of node {node!r} names " + ", ".join(unnamed)
-    return {"name": "receipt.signer", "status": "fail", "detail": why}, None
-
-
-# A signer named only by attestations that did not verify: a node without a TEE (its
-# attestation is unverifiable) leaves its receipts unverifiable; a failed attestation fails them.
-_NAMED_ONLY = {"unverifiable": "skip", "failed": "fail"}
+    verified = [
+        (algo, item[algo]["signing_address"])
+        for algo in ("ecdsa", "ed25519")
+        if algo in verified_algos and isinstance(item.get(algo), dict)
+    ]
+    return decide_signer(signers, verified, owner=node)
 
 
 class ReceiptsPoller:
@@ -320,20 +274,21 @@ class ReceiptsPoller:
 
     def _entry(
         self,
-        signers: dict[str, SignerInfo],
+        signers: dict[str, SignerRecord],
         instance: str,
         item: dict[str, Any],
         observed: datetime,
     ) -> bytes:
         checks = self.verify_signatures(item)
-        signer, index = signer_check(signers, self.node.name, item, checks)
-        checks = [*checks, signer]
+        decision = signer_check(signers, self.node.name, item, checks)
+        checks = [*checks, decision.check.to_json()]
         entry = receipt_entry(
             node=self.node.name,
             node_instance=instance,
             item=item,
             observed_at=observed,
-            attestation_index=index,
+            attestation_index=decision.attestation_index,
+            named_index=decision.named_index,
             status=_status_of(checks),
             checks=checks,
         )

@@ -59,7 +59,7 @@ def verify_report_bytes(
         return Verification([_problem("report.verifier", "skip", detail)], {}, detail)
     return Verification(
         attestations=[v.to_json() for v in result.attestations],
-        collateral_used=dict(result.collateral_used),
+        collateral_used=result.collateral_documents(),  # used and cited: what reproduces it
     )
 
 

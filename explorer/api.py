@@ -168,6 +168,7 @@ def receipts() -> Response:
     proof = views.proof_json(ex, index, t)
     assert proof is not None  # index < t.cp.size
     entry_bytes = t.entry(index)
+    doc = parse_entry(index, entry_bytes).doc
     return jsonify(
         {
             "index": index,
@@ -176,7 +177,8 @@ def receipts() -> Response:
             "checkpoint": proof["checkpoint"],
             "inclusion_proof": proof["inclusion_proof"],
             "tree_size": proof["tree_size"],
-            "entry": parse_entry(index, entry_bytes).doc,
+            "entry": doc,
+            **views.receipt_vouching(t, doc or {}),
         }
     )
 

@@ -63,6 +63,51 @@ def normalise_value(value: str) -> str:
     return v
 
 
+@dataclass(frozen=True, slots=True)
+class RoleStatus:
+    """The status of one part of an entry, for lists that show each at a glance: one per
+    attestation of an attestation entry (``model verified · gateway unverifiable``), one
+    ``receipt`` for a receipt. ``reason`` is the one line saying why it is not ``verified``
+    (``None`` when it is), taken from the entry's own checks."""
+
+    role: str
+    model: str | None
+    status: str | None
+    reason: str | None
+    signing_address: str | None = None  # normalised (``normalise_value``), attestations only
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, "model": self.model, "status": self.status,
+                "reason": self.reason}
+
+
+# Which check explains a status that is not ``verified``: the first check of this outcome.
+# (A ``skip`` recorded as informative, such as ``gpu.rim`` without reference files, carries
+# no ``required`` flag in the entry; it only explains ``unverifiable`` when nothing else does.)
+_EXPLAINED_BY = {"failed": ("fail",), "unverifiable": ("skip",), "warning": ("warn",)}
+_INFORMATIVE_SKIPS = frozenset({"gpu.rim", "receipt.hashes"})
+_MAX_REASON = 300
+
+
+def status_reason(status: str | None, checks: Any) -> str | None:
+    """The one line saying why ``status`` is not ``verified``: ``check name: detail`` of the
+    first check that explains it, or ``None`` for ``verified``."""
+    if status == "verified" or status not in _EXPLAINED_BY:
+        return None
+    items = [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
+    wanted = _EXPLAINED_BY[status]
+    found = [c for c in items if c.get("status") in wanted]
+    if status == "unverifiable":
+        found = [c for c in found if c.get("name") not in _INFORMATIVE_SKIPS] or found
+        if not found:
+            return "no check could run" if not items else None
+    if not found:
+        return None
+    check = found[0]
+    line = " ".join(f"{check.get('name')}: {check.get('detail')}".split())  # one line
+    return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 1] + "…"
+
+
 @dataclass(slots=True)
 class EntryView:
     """One entry as the explorer understands it.
@@ -81,6 +126,7 @@ class EntryView:
     summary: str = ""
     problems: list[str] = field(default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)
+    roles: list[RoleStatus] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -150,6 +196,19 @@ def _read_attestation(view: EntryView, doc: dict[str, Any]) -> None:
         model = att.get("model") if isinstance(att.get("model"), str) else None
         roles.append(f"{role} {model}" if model else role)
         _add_key(view.keys, "address", att.get("signing_address"))
+        status = att.get("status") if att.get("status") in STATUSES else None
+        address = att.get("signing_address")
+        view.roles.append(
+            RoleStatus(
+                role=role[:40],
+                model=model[:200] if model else None,
+                status=status,
+                reason=status_reason(status, att.get("checks")),
+                signing_address=normalise_value(address)[:200]
+                if isinstance(address, str) and address.strip()
+                else None,
+            )
+        )
         m = measurements_of(att)
         for name in MEASUREMENT_FIELDS:
             _add_key(view.keys, "measurement", m.get(name))
@@ -180,4 +239,8 @@ def _read_receipt(view: EntryView, doc: dict[str, Any]) -> None:
         view.problems.append("field 'signatures' is missing or not an object")
     chat = doc.get("chat_id") if isinstance(doc.get("chat_id"), str) else "?"
     model = doc.get("model") if isinstance(doc.get("model"), str) else None
+    view.roles.append(
+        RoleStatus("receipt", model[:200] if model else None, view.status,
+                   status_reason(view.status, doc.get("checks")))
+    )
     view.summary = f"receipt {chat[:60]}" + (f" ({model[:60]})" if model else "")

@@ -4,8 +4,9 @@ The indexer reads entries the log has integrated since its cursor (``cursor <= i
 checkpoint.size``, from the published entry bundles), parses each defensively
 (``entry_view.parse_entry``: unknown types and malformed JSON are indexed, never fatal) and
 writes, in one transaction per batch:
-the entry row, its lookup keys, the node's summary, the measurements that changed since the
-node's previous attestation, and the counters.
+the entry row, its lookup keys, the status of each of its parts (``explorer_roles``), the
+node's summary, the measurements that changed since the node's previous attestation, and the
+counters.
 
 Replicas may share one database (PostgreSQL): a batch first advances the cursor with a
 compare-and-swap (``UPDATE … WHERE value = old``), which serialises concurrent indexers on that
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from teelog.entries.attestation import attestations_of, measurements_of
@@ -38,6 +39,9 @@ from .entry_view import EntryView, parse_entry
 log_ = logging.getLogger(__name__)
 
 BATCH = 2000
+# The layout of the derived tables; an index written by an older explorer is rebuilt from the
+# log (``Indexer._rebuild_if_older``). 2: ``explorer_roles`` (the status of each part).
+SCHEMA_VERSION = 2
 
 
 class LogReader(Protocol):
@@ -78,6 +82,33 @@ class Indexer:
         for table in schema.metadata.sorted_tables:
             for index in table.indexes:
                 index.create(self.engine, checkfirst=True)
+        self._rebuild_if_older()
+
+    def _rebuild_if_older(self) -> None:
+        """Empty the derived tables when an explorer older than ``SCHEMA_VERSION`` indexed
+        them, so that the next catch-up re-indexes every entry from the log (nothing in them
+        is authoritative). Done in one transaction with the version's row; a replica that
+        starts at the same moment may do it again, which the cursor's compare-and-swap makes
+        harmless (a batch written before the reset fails its swap and is redone)."""
+        st = schema.state
+        with self.engine.begin() as conn:
+            version = conn.execute(select(st.c.value).where(st.c.name == "schema")).scalar()
+            if version is not None and version >= SCHEMA_VERSION:
+                return
+            cursor = conn.execute(select(st.c.value).where(st.c.name == "cursor")).scalar()
+            if cursor:
+                log_.warning(
+                    "explorer index of %d entries was written by an older explorer "
+                    "(layout %s); rebuilding it from the log", cursor, version or 1,
+                )
+                for table in reversed(schema.metadata.sorted_tables):
+                    if table is not st:
+                        conn.execute(delete(table))
+                conn.execute(update(st).where(st.c.name == "cursor").values(value=0))
+            if version is None:
+                conn.execute(insert(st).values(name="schema", value=SCHEMA_VERSION))
+            else:
+                conn.execute(update(st).where(st.c.name == "schema").values(value=SCHEMA_VERSION))
 
     def cursor(self) -> int:
         """How many entries are indexed (the next index to read)."""
@@ -183,6 +214,7 @@ class Indexer:
     def _write(self, conn: Connection, views: list[EntryView]) -> None:
         entry_rows = []
         key_rows = []
+        role_rows: list[dict[str, Any]] = []
         count_delta: dict[tuple[str, str], int] = {}
         node_delta: dict[str, _NodeDelta] = {}
         change_rows: list[dict[str, Any]] = []
@@ -200,6 +232,11 @@ class Indexer:
                 }
             )
             key_rows.extend({"value": val, "kind": k, "idx": v.index} for k, val in v.keys)
+            role_rows.extend(
+                {"idx": v.index, "pos": pos, "role": r.role, "model": r.model,
+                 "status": r.status, "reason": r.reason, "signing_address": r.signing_address}
+                for pos, r in enumerate(v.roles)
+            )
             ck = (v.kind, v.status or "")
             count_delta[ck] = count_delta.get(ck, 0) + 1
             if v.node:
@@ -219,6 +256,8 @@ class Indexer:
             conn.execute(insert(schema.entries), entry_rows)
         if key_rows:
             conn.execute(insert(schema.keys), key_rows)
+        if role_rows:
+            conn.execute(insert(schema.roles), role_rows)
         if change_rows:
             conn.execute(insert(schema.changes), change_rows)
         self._store_last_summaries(conn, last)

@@ -119,6 +119,39 @@ _SCHEMAS: dict[str, Any] = {
             "attestations": {"type": "array", "items": _ref("Attestation")},
         },
     },
+    "RoleStatus": {
+        "type": "object",
+        "description": "The status of one part of an entry: one per attestation of an "
+        "attestation entry (role gateway, model, node…), one `receipt` for a receipt. `reason` "
+        "is the one line saying why it is not verified (`check: detail` of the first check "
+        "that explains it), null when it is verified.",
+        "required": ["role", "model", "status", "reason"],
+        "properties": {
+            "role": {"type": "string"},
+            "model": {"type": ["string", "null"]},
+            "status": _STATUS,
+            "reason": {"type": ["string", "null"]},
+        },
+    },
+    "Vouching": {
+        "type": "object",
+        "description": "An attestation entry of the receipt's node, as the log holds it, in "
+        "which an attestation names the receipt's signer.",
+        "required": ["index", "status", "vouches", "role", "model", "signing_address"],
+        "properties": {
+            "index": {"type": "integer"},
+            "status": _STATUS,
+            "vouches": {
+                "type": "boolean",
+                "description": "Whether that attestation's status (verified or warning) "
+                "vouches for the key.",
+            },
+            "role": {"type": ["string", "null"]},
+            "model": {"type": ["string", "null"]},
+            "signing_address": {"type": "string"},
+            "time": {"type": ["string", "null"]},
+        },
+    },
     "EntrySummary": {
         "type": "object",
         "required": ["index", "type", "node", "time", "status", "summary", "problems"],
@@ -128,6 +161,12 @@ _SCHEMAS: dict[str, Any] = {
             "node": {"type": ["string", "null"]},
             "time": {"type": ["string", "null"], "description": "RFC 3339 UTC."},
             "status": _STATUS,
+            "roles": {
+                "type": "array",
+                "items": _ref("RoleStatus"),
+                "description": "The status of each part (empty for unknown or malformed "
+                "entries).",
+            },
             "summary": {"type": "string"},
             "problems": {"type": "array", "items": {"type": "string"}},
             "matched": {
@@ -157,6 +196,11 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string"},
             "status": _STATUS,
+            "roles": {
+                "type": "array",
+                "items": _ref("RoleStatus"),
+                "description": "The status of each attestation of the node's latest entry.",
+            },
             "tcb_status": {"type": ["string", "null"]},
             "last_seen": {"type": ["string", "null"]},
             "last_index": {"type": ["integer", "null"]},
@@ -185,6 +229,7 @@ _SCHEMAS: dict[str, Any] = {
             "node": {"type": ["string", "null"]},
             "time": {"type": ["string", "null"]},
             "status": _STATUS,
+            "roles": {"type": "array", "items": _ref("RoleStatus")},
             "summary": {"type": "string"},
             "problems": {"type": "array", "items": {"type": "string"}},
             "entry": {
@@ -193,7 +238,20 @@ _SCHEMAS: dict[str, Any] = {
             },
             "entry_b64": {"type": "string", "description": "The exact entry bytes, base64."},
             "verdict": _ref("Verdict"),
-            "attestation_index": {"type": ["integer", "null"]},
+            "attestation_index": {
+                "type": ["integer", "null"],
+                "description": "Receipts: the entry's own attestation_index (docs/entries.md).",
+            },
+            "vouched_by": {
+                "oneOf": [_ref("Vouching"), {"type": "null"}],
+                "description": "Receipts: the attestation at attestation_index, only when the "
+                "log shows it vouches for the signer (same node, status verified or warning).",
+            },
+            "named_by": {
+                "oneOf": [_ref("Vouching"), {"type": "null"}],
+                "description": "Receipts with no vouched_by: the latest attestation that named "
+                "the signer, with its status; null when none did.",
+            },
             "changes": {"type": "array", "items": _ref("Change")},
             "links": {"type": "object"},
         },
@@ -224,6 +282,15 @@ _SCHEMAS: dict[str, Any] = {
             "inclusion_proof": {"type": "array", "items": {"type": "string"}},
             "tree_size": {"type": "integer"},
             "entry": {"type": ["object", "null"]},
+            "vouched_by": {
+                "oneOf": [_ref("Vouching"), {"type": "null"}],
+                "description": "As for an entry: the attestation that vouches for the signer, "
+                "when the log shows it does.",
+            },
+            "named_by": {
+                "oneOf": [_ref("Vouching"), {"type": "null"}],
+                "description": "Otherwise the latest attestation that named the signer.",
+            },
         },
     },
     "Checkpoint": {

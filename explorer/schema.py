@@ -37,6 +37,23 @@ entries = Table(
     Index("explorer_entries_type", "type", "idx"),
 )
 
+# The status of each part of an entry (``entry_view.RoleStatus``): one row per attestation of
+# an attestation entry, one for a receipt, so that lists show ``model verified · gateway
+# unverifiable`` with the reason for anything not verified. ``signing_address`` (normalised)
+# answers "which attestations named this key, with what status" in one index range scan.
+roles = Table(
+    "explorer_roles",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("pos", Integer, primary_key=True, autoincrement=False),
+    Column("role", String(40), nullable=False),
+    Column("model", String(200)),
+    Column("status", String(16)),
+    Column("reason", String(300)),
+    Column("signing_address", String(200)),
+    Index("explorer_roles_signer", "signing_address", "idx"),
+)
+
 # Lookup keys: value -> entry indexes (newest first), with the kind of value it is. The key
 # order (value, idx, kind) makes "newest entries with this value" one index range scan even
 # for a value shared by millions of entries (an OS image hash).

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
+from teelog.attestation.receipt import VOUCHING_STATUSES
 
 from . import schema
 from .entry_view import normalise_value
@@ -96,6 +97,10 @@ def _change_json(row: Any) -> dict[str, Any]:
     }
 
 
+def _role_json(row: Any) -> dict[str, Any]:
+    return {"role": row.role, "model": row.model, "status": row.status, "reason": row.reason}
+
+
 def _page(rows: list[Any], limit: int, to_json: Any, key: str = "idx") -> Page:
     more = len(rows) > limit
     rows = rows[:limit]
@@ -113,6 +118,40 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(stmt))
 
+    def roles_at(self, indexes: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """The per-part statuses (``explorer_roles``) of these entries, in entry order."""
+        if not indexes:
+            return {}
+        t = schema.roles
+        out: dict[int, list[dict[str, Any]]] = {}
+        rows = self._all(select(t).where(t.c.idx.in_(indexes)).order_by(t.c.idx, t.c.pos))
+        for row in rows:
+            out.setdefault(int(row.idx), []).append(_role_json(row))
+        return out
+
+    def _with_roles(self, items: list[dict[str, Any]], key: str = "index") -> list[dict[str, Any]]:
+        """Each item with ``roles``: its entry's per-part statuses (empty for an entry of a
+        type without parts, or one indexed before the explorer kept them)."""
+        roles = self.roles_at([i[key] for i in items if i.get(key) is not None])
+        for item in items:
+            item["roles"] = roles.get(item[key], []) if item.get(key) is not None else []
+        return items
+
+    def signer_attestations(self, address: str) -> dict[str, tuple[int, str | None] | None]:
+        """What the log's attestations say about a signing key: the newest attestation naming
+        it (``named``) and the newest naming it with a vouching status (``vouched``), each as
+        ``(entry index, that attestation's status)`` or ``None``."""
+        t = schema.roles
+        base = select(t.c.idx, t.c.status).where(
+            t.c.signing_address == normalise_value(address)
+        ).order_by(t.c.idx.desc()).limit(1)
+        named = self._all(base)
+        vouched = self._all(base.where(t.c.status.in_(sorted(VOUCHING_STATUSES))))
+        return {
+            "named": (int(named[0].idx), named[0].status) if named else None,
+            "vouched": (int(vouched[0].idx), vouched[0].status) if vouched else None,
+        }
+
     # entries
 
     def indexed_size(self) -> int:
@@ -124,7 +163,7 @@ class Store:
 
     def entry(self, index: int) -> dict[str, Any] | None:
         rows = self._all(select(schema.entries).where(schema.entries.c.idx == index))
-        return _entry_json(rows[0]) if rows else None
+        return self._with_roles([_entry_json(rows[0])])[0] if rows else None
 
     def entries(
         self, *, cursor: int | None = None, limit: int = DEFAULT_LIMIT, etype: str | None = None
@@ -140,7 +179,9 @@ class Store:
         if cursor is not None:
             stmt = stmt.where(t.c.idx < cursor)
         stmt = stmt.order_by(t.c.idx.desc()).limit(limit + 1)
-        return _page(self._all(stmt), limit, _entry_json)
+        page = _page(self._all(stmt), limit, _entry_json)
+        self._with_roles(page.items)
+        return page
 
     def counts(self) -> list[dict[str, Any]]:
         rows = self._all(
@@ -151,13 +192,12 @@ class Store:
     # nodes
 
     def nodes(self) -> list[dict[str, Any]]:
-        return [
-            _node_json(r) for r in self._all(select(schema.nodes).order_by(schema.nodes.c.name))
-        ]
+        rows = self._all(select(schema.nodes).order_by(schema.nodes.c.name))
+        return self._with_roles([_node_json(r) for r in rows], key="last_index")
 
     def node(self, name: str) -> dict[str, Any] | None:
         rows = self._all(select(schema.nodes).where(schema.nodes.c.name == name))
-        return _node_json(rows[0]) if rows else None
+        return self._with_roles([_node_json(rows[0])], key="last_index")[0] if rows else None
 
     def node_entries(
         self,
@@ -243,6 +283,7 @@ class Store:
             item = _entry_json(rows[idx])
             item["matched"] = sorted(matched[idx])
             items.append(item)
+        self._with_roles(items)
         nxt = str(page_idx[-1]) if len(ordered) > limit else None
         return Page(items, nxt)
 

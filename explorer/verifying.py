@@ -3,8 +3,8 @@
 Inputs recognised (``kind="auto"``), in this order:
 
 - a JSON object with string ``text`` and ``signature``: a signature response or receipt
-  (``verify_receipt``); its signer is checked against the signing addresses that verified
-  attestations in this log vouch for;
+  (``verify_receipt``); its signer is checked against what this log's attestations say about
+  its key (``receipt.signer``, ``attestation.receipt.decide_signer``);
 - any other JSON object: an attestation report or bundle (``verify_report``);
 - anything else: a bare quote, binary, hex or base64 (``verify_quote``).
 
@@ -31,6 +31,7 @@ from teelog.attestation import (
     verify_receipt,
     verify_report,
 )
+from teelog.attestation.receipt import SignerRecord, signer_key
 from teelog.attestation.times import parse_time, rfc3339
 
 KINDS = ("auto", "report", "quote", "receipt")
@@ -90,15 +91,24 @@ def parse_at(text: str | None) -> datetime:
     return parse_time(text)
 
 
-def _attested_signers(ex: Any, address: str | None) -> set[str]:
-    """{address} when a verified attestation in this log vouches for it, else the empty set."""
+def _signer_records(ex: Any, address: str | None) -> dict[str, SignerRecord]:
+    """What this log's attestations say about ``address`` (``Store.signer_attestations``), as
+    ``verify_receipt`` takes it: empty when no attestation names it."""
     if not address:
-        return set()
-    index = ex.store.lookup("address", address, etype="attestation")
-    if index is None:
-        return set()
-    row = ex.store.entry(index)
-    return {address} if row and row["status"] in ("verified", "warning") else set()
+        return {}
+    found = ex.store.signer_attestations(address)
+    if found["named"] is None:
+        return {}
+    named_index, named_status = found["named"]
+    vouched_index, vouched_status = found["vouched"] or (None, None)
+    return {
+        signer_key(address): SignerRecord(
+            named_status=named_status or "unverifiable",
+            named_index=named_index,
+            vouched_status=vouched_status,
+            vouched_index=vouched_index,
+        )
+    }
 
 
 def verify_bytes(ex: Any, data: bytes, kind: str, at: datetime) -> VerifyOutcome:
@@ -129,10 +139,10 @@ def verify_bytes(ex: Any, data: bytes, kind: str, at: datetime) -> VerifyOutcome
             address = (
                 doc.get("signing_address") if isinstance(doc.get("signing_address"), str) else None
             )
-            signers = _attested_signers(ex, address)
-            verdict = verify_receipt(doc, expected_signers=signers)
+            signers = _signer_records(ex, address)
+            verdict = verify_receipt(doc, signers=signers)
             outcome.result = {"status": verdict.status, "attestations": [verdict.to_json()]}
-            if not signers:
+            if not any(r.vouched for r in signers.values()):
                 outcome.notes.append("No verified attestation in this log vouches for the signer.")
         elif kind == "report":
             result = verify_report(doc, at=at, collateral=ex.collateral.get())

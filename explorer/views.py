@@ -12,11 +12,13 @@ import json
 from typing import Any
 
 from flask import request
-from teelog.entries.attestation import attestations_of
-from teelog.entries.receipt import receipt_attestation_index
+from teelog.attestation.receipt import VOUCHING_STATUSES, signer_key
+from teelog.attestation.verdict import STATUSES
+from teelog.entries.attestation import attestations_of, measurements_of
+from teelog.entries.receipt import receipt_index_field, receipt_signers
 from teelog.log.proof_bundle import format_tlog_proof
 
-from .entry_view import EntryView, parse_entry
+from .entry_view import EntryView, parse_entry, status_reason
 from .logview import (
     CheckpointInfo,
     TreeView,
@@ -149,12 +151,56 @@ def entry_view(ex: Explorer, index: int, *, with_evidence: bool = False) -> dict
                 ex.evidence.get(index, lambda: _evidence(ex, doc, out, report_hex, collateral_hex))
             )
     elif view.kind == "receipt":
-        att_index = receipt_attestation_index(doc)
-        out["attestation_index"] = att_index
-        out["attestation_entry"] = None
-        if att_index is not None and att_index < cp.size:
-            out["attestation_entry"] = ex.store.entry(att_index)
+        out["attestation_index"] = receipt_index_field(doc, "attestation_index")
+        out.update(receipt_vouching(t, doc))
     return out
+
+
+def _naming(t: TreeView, doc: dict[str, Any], index: int | None) -> dict[str, Any] | None:
+    """What log entry ``index`` says about the receipt's signers: ``None`` unless it is an
+    attestation entry of the receipt's node in which an attestation names one of them; else
+    ``{index, status, role, model, signing_address}`` of the best such attestation (one that
+    vouches first)."""
+    if index is None or index >= t.cp.size:
+        return None
+    linked = parse_entry(index, t.entry(index))
+    if linked.kind != "attestation" or linked.doc is None or linked.node != doc.get("node"):
+        return None
+    keys = {signer_key(a) for a in receipt_signers(doc)}
+    naming = [
+        a for a in attestations_of(linked.doc)
+        if isinstance(a.get("signing_address"), str) and signer_key(a["signing_address"]) in keys
+    ]
+    if not naming:
+        return None
+    best = max(naming, key=lambda a: a.get("status") in VOUCHING_STATUSES)
+    status = best.get("status") if isinstance(best.get("status"), str) else None
+    return {
+        "index": index,
+        "status": status,
+        "vouches": status in VOUCHING_STATUSES,
+        "role": best.get("role") if isinstance(best.get("role"), str) else None,
+        "model": best.get("model") if isinstance(best.get("model"), str) else None,
+        "signing_address": best["signing_address"],
+        "time": linked.time,
+    }
+
+
+def receipt_vouching(t: TreeView, doc: dict[str, Any]) -> dict[str, Any]:
+    """Who vouched for a receipt's signer, as far as the log proves it (docs/entries.md).
+
+    ``vouched_by``: the attestation the entry's ``attestation_index`` names, only if the log
+    holds there an attestation entry of the same node whose attestation naming the signer has
+    a vouching status (``verified``, ``warning``); the receipt's word alone is not enough.
+    ``named_by``: otherwise, the latest attestation that named the signer (``named_index``,
+    or an older entry's ``attestation_index`` that pointed at one that did not verify), with
+    its status. Both ``None`` when the log shows no attestation naming the signer.
+    """
+    claimed = _naming(t, doc, receipt_index_field(doc, "attestation_index"))
+    if claimed is not None and claimed["vouches"]:
+        return {"vouched_by": claimed, "named_by": None}
+    named = _naming(t, doc, receipt_index_field(doc, "named_index")) or claimed
+    return {"vouched_by": None, "named_by": named}
 
 
 def _evidence(
@@ -201,6 +247,7 @@ def entry_json(ex: Explorer, index: int) -> dict[str, Any] | None:
         "node": view.node,
         "time": view.time,
         "status": view.status,
+        "roles": [r.to_json() for r in view.roles],
         "summary": view.summary,
         "problems": view.problems,
         "entry": view.doc,
@@ -217,6 +264,8 @@ def entry_json(ex: Explorer, index: int) -> dict[str, Any] | None:
         out["verdict"] = data["verdict"]
     if view.kind == "receipt":
         out["attestation_index"] = data["attestation_index"]
+        out["vouched_by"] = data["vouched_by"]
+        out["named_by"] = data["named_by"]
     return out
 
 
@@ -292,12 +341,40 @@ def node_view(
     return {
         "node": node,
         "latest": latest,
+        "best_first": best_first(latest["attestations"]) if latest else [],
         "timeline": timeline,
         "next": page.next,
         "limit": limit,
         "receipts": ex.store.node_entries(name, etype="receipt", limit=10).items,
         "history": status_history(ex, name),
     }
+
+
+def _rank(att: dict[str, Any]) -> int:
+    status = att.get("status")
+    return STATUSES.index(status) if status in STATUSES else len(STATUSES)
+
+
+def best_first(attestations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A verdict's attestations, best-proven first (``verified`` … ``failed``, then those
+    without a known status), each with ``facts``: what it proves when it vouches (TCB status,
+    GPUs), and ``reason``: the one line why it is not verified otherwise."""
+    out = []
+    for att in sorted(attestations, key=_rank):  # stable: the log's order within a status
+        status = att.get("status") if isinstance(att.get("status"), str) else None
+        facts: list[str] = []
+        if status in VOUCHING_STATUSES:
+            m = measurements_of(att)
+            if isinstance(m.get("tcb_status"), str):
+                facts.append(f"genuine Intel TDX, TCB {m['tcb_status']}")
+            gpus = [g for g in m.get("gpus") or [] if isinstance(g, dict)]
+            if gpus:
+                arch = sorted({str(g.get("arch")) for g in gpus if g.get("arch")})
+                facts.append(f"evidence of {len(gpus)} NVIDIA {'/'.join(arch)} GPU(s) verified")
+            if isinstance(att.get("signing_address"), str):
+                facts.append(f"signing key {att['signing_address']} bound to the quote")
+        out.append(dict(att, facts=facts, reason=status_reason(status, att.get("checks"))))
+    return out
 
 
 def status_history(ex: Explorer, name: str, points: int = 200) -> list[dict[str, Any]]:

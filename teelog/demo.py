@@ -3,10 +3,13 @@
 It wires the parts together exactly as a deployment would, in one process:
 
 1. a log in a data directory (a new temporary one unless ``--data`` names one);
-2. the real NEAR AI bundle shipped in ``teelog/demo_data/`` imported as the collector would,
-   verified as of a time inside its archived Intel collateral's validity window, with the
-   nonce its capturer sent (the gateway's platform has no archived collateral for that time,
-   so its verdict honestly says so);
+2. real attestations shipped in ``teelog/demo_data/`` (origins in its README) imported as the
+   collector would, each verified as of a time inside its archived Intel collateral's
+   validity window, with the nonce its capturer sent: the NEAR AI bundle (gateway + model;
+   the gateway's platform has no archived collateral for that time, so its verdict honestly
+   says so) and, as nodes of their own, the model's report from that bundle (verified) and
+   the gateway's (``warning``: as of the time its platform's collateral was archived, Intel
+   rates its TCB out of date);
 3. a development node (``teelog node --quote-provider none``) in front of a built-in demo
    upstream labelled as such: it has no TEE, so its attestations show as unverifiable;
 4. a collector polling that node (attestations and receipts) on a short schedule;
@@ -51,15 +54,48 @@ NEAR_NONCE = "deadbeef" + "0" * 55 + "1"
 NEAR_VERIFIED_AT = datetime.fromtimestamp(1773200000, tz=UTC)
 NEAR_BUNDLE = "nearai_gpt-oss-120b_attestation_report.json"
 NEAR_COLLATERAL = ("collateral_fmspc_90c06f000000.json",)
+# The bundle's two attestations, each byte for byte as it sits in the bundle: the model node's
+# and the gateway's own vllm-proxy reports, imported as nodes of their own.
+NEAR_MODEL_NODE = "near-ai-gpt-oss-120b-model"
+NEAR_MODEL_REPORT = "nearai_gpt-oss-120b_model_report.json"
+NEAR_GATEWAY_NODE = "near-ai-gateway"
+NEAR_GATEWAY_REPORT = "nearai_gateway_report.json"
+NEAR_GATEWAY_URL = "https://cloud-api.near.ai/"
+# Inside the validity window of the only archived collateral for the gateway's platform
+# (FMSPC B0C06F000000, Aug-Sep 2026; tests/data/tdx/README.md "1787894484 -> OutOfDate").
+NEAR_GATEWAY_VERIFIED_AT = datetime.fromtimestamp(1787894484, tz=UTC)
+NEAR_GATEWAY_COLLATERAL = ("collateral_fmspc_b0c06f000000.json",)
+
+
+@dataclass(frozen=True, slots=True)
+class RealReport:
+    """A real report shipped in ``demo_data/`` (origins in its README), imported as node
+    ``node`` and verified as of ``at``, a time inside the validity window of the archived
+    collateral ``collateral``, with the nonce its capturer sent."""
+
+    node: str
+    file: str
+    url: str | None
+    at: datetime
+    collateral: tuple[str, ...]
+    nonce: str | None = NEAR_NONCE
+
+
+REAL_REPORTS = (
+    RealReport(NEAR_NODE, NEAR_BUNDLE, NEAR_URL, NEAR_VERIFIED_AT, NEAR_COLLATERAL),
+    RealReport(NEAR_MODEL_NODE, NEAR_MODEL_REPORT, None, NEAR_VERIFIED_AT, NEAR_COLLATERAL),
+    RealReport(NEAR_GATEWAY_NODE, NEAR_GATEWAY_REPORT, NEAR_GATEWAY_URL,
+               NEAR_GATEWAY_VERIFIED_AT, NEAR_GATEWAY_COLLATERAL),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``teelog demo``."""
     p = sub.add_parser(
         "demo",
-        help="run everything locally: log, real imported bundle, dev node, collector, explorer",
+        help="run everything locally: log, real imported reports, dev node, collector, explorer",
         description="Run the log, a development node with a demo upstream, a collector and "
-        "the explorer in one process, with a real NEAR AI bundle imported. Prints the URL.",
+        "the explorer in one process, with real NEAR AI reports imported. Prints the URL.",
     )
     p.add_argument("--data", type=Path, metavar="DIR",
                    help="data directory (default: a new temporary directory, removed at exit)")
@@ -129,8 +165,9 @@ def open_or_create_log(data: Path) -> Any:
     return Log.create(data, origin=DEMO_ORIGIN)
 
 
-def import_near_bundle(log: Any, demo_data: Path) -> tuple[int, str]:
-    """Import the shipped NEAR AI bundle once (by its content) and return (index, status)."""
+def import_real_reports(log: Any, demo_data: Path) -> list[tuple[RealReport, int, str]]:
+    """Import the shipped real reports (each once, by its content) and return, per report,
+    its entry index and status."""
     from teelog.attestation.collateral import Collateral
     from teelog.collector.importer import import_reports
     from teelog.collector.models import create_tables
@@ -139,14 +176,18 @@ def import_near_bundle(log: Any, demo_data: Path) -> tuple[int, str]:
     from teelog.collector.webhooks import WebhookOutbox
 
     create_tables(log.engine)
-    collateral = Collateral.from_files([demo_data / name for name in NEAR_COLLATERAL])
     outbox = WebhookOutbox(log.engine, (), clock=lambda: datetime.now(UTC))
-    recorder = Recorder(log, report_verifier(collateral), outbox)
-    [imported] = import_reports(
-        recorder, [demo_data / NEAR_BUNDLE], observed_at=NEAR_VERIFIED_AT,
-        at=NEAR_VERIFIED_AT, node=NEAR_NODE, url=NEAR_URL, nonce=NEAR_NONCE,
-    )
-    return imported.recorded.index, imported.recorded.status
+    out = []
+    for real in REAL_REPORTS:
+        # Each report gets only the collateral archived for its own verification time.
+        collateral = Collateral.from_files([demo_data / name for name in real.collateral])
+        recorder = Recorder(log, report_verifier(collateral), outbox)
+        [imported] = import_reports(
+            recorder, [demo_data / real.file], observed_at=real.at, at=real.at,
+            node=real.node, url=real.url, nonce=real.nonce,
+        )
+        out.append((real, imported.recorded.index, imported.recorded.status))
+    return out
 
 
 def start_dev_node(journal_path: Path) -> tuple[_Server, _Server, Any]:
@@ -224,9 +265,10 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         log = open_or_create_log(data)
         with _demo_data() as demo_data:
-            index, status = import_near_bundle(log, demo_data)
-        print(f"imported the real NEAR AI bundle as entry {index}: {status} "
-              f"(verified as of {rfc3339(NEAR_VERIFIED_AT)} with archived collateral)")
+            imported = import_real_reports(log, demo_data)
+        for real, index, status in imported:
+            print(f"imported real report {real.file} as entry {index} of node {real.node}: "
+                  f"{status} (checked as of {rfc3339(real.at)} with archived collateral)")
         upstream, node, journal = start_dev_node(data / "demo-node-journal.sqlite")
         servers += [upstream, node]
         print(f"development node (no TEE, demo upstream): {node.url}")

@@ -56,7 +56,9 @@ def demo():
 def test_demo_imports_the_real_bundle_polls_a_dev_node_and_marks_it_unverifiable(demo):
     proc, url, data, lines = demo
     output = "".join(lines)
-    assert "imported the real NEAR AI bundle as entry 0" in output
+    assert "as entry 0 of node near-ai-gpt-oss-120b: unverifiable" in output
+    assert "as entry 1 of node near-ai-gpt-oss-120b-model: verified" in output
+    assert "as entry 2 of node near-ai-gateway: warning" in output
     assert "development node (no TEE, demo upstream)" in output
 
     with httpx.Client(base_url=url, timeout=10) as client:
@@ -82,7 +84,8 @@ def test_demo_imports_the_real_bundle_polls_a_dev_node_and_marks_it_unverifiable
         # The log is served as C2SP tlog-tiles, and the pages render.
         checkpoint = client.get("/log/checkpoint").text
         assert checkpoint.startswith("demo.teelog.local/log\n")
-        assert client.get("/").status_code == 200
+        home = client.get("/")
+        assert home.status_code == 200
         node_page = client.get("/nodes/demo-node")
         assert node_page.status_code == 200
         # The dev node's page leads with why nothing is measured, not a table of dashes.
@@ -92,3 +95,58 @@ def test_demo_imports_the_real_bundle_polls_a_dev_node_and_marks_it_unverifiable
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert not data.exists(), "the demo's temporary data directory is removed at exit"
+
+
+def _node_row(html: str, name: str) -> str:
+    """The home page's Nodes-table row of node ``name``, whitespace collapsed."""
+    nodes = html[html.index("<h2>Nodes</h2>"):html.index("<h2>Latest entries")]
+    for row in re.findall(r"<tr>(.*?)</tr>", nodes, re.S):
+        if f'href="/nodes/{name}"' in row:
+            return " ".join(row.split())
+    raise AssertionError(f"no row for node {name} on the home page")
+
+
+@pytest.mark.slow
+def test_demo_first_screen_shows_a_real_node_verified_and_the_dev_node_unverifiable(demo):
+    """From real data, with no fake involved: the model node verifies as of a time inside its
+    archived collateral's window; the dev node has no TEE and the home page says so."""
+    _proc, url, _data, _lines = demo
+    with httpx.Client(base_url=url, timeout=10) as client:
+        nodes = _wait_for(lambda: (
+            lambda n: n if n.get("demo-node", {}).get("attestations") else None
+        )({n["name"]: n for n in client.get("/api/v1/nodes").json()["items"]}))
+        real = nodes["near-ai-gpt-oss-120b-model"]
+        assert real["status"] in ("verified", "warning")
+        assert [r["status"] for r in real["roles"]] == [real["status"]]
+        assert real["tcb_status"] == "UpToDate"
+        # Its entry is the real report: the blob holds the shipped bytes, no fake involved.
+        entry = client.get(f"/api/v1/entries/{real['last_index']}").json()
+        report = client.get(entry["links"]["blobs"]["report"]).content
+        shipped = Path(__file__).resolve().parents[1] / "teelog" / "demo_data"
+        assert report == (shipped / "nearai_gpt-oss-120b_model_report.json").read_bytes()
+        assert report in (shipped / "nearai_gpt-oss-120b_attestation_report.json").read_bytes()
+        # The gateway's own report, as of the archived collateral of its platform: Intel rates
+        # its TCB out of date then, so it is a warning, with the reason in one line.
+        gateway = nodes["near-ai-gateway"]
+        assert gateway["status"] == "warning" and gateway["tcb_status"] == "OutOfDate"
+        assert gateway["roles"][0]["reason"].startswith("tdx.tcb: OutOfDate")
+        gateway_report = client.get(
+            client.get(f"/api/v1/entries/{gateway['last_index']}").json()["links"]["blobs"]["report"]
+        ).content
+        assert gateway_report in (
+            shipped / "nearai_gpt-oss-120b_attestation_report.json"
+        ).read_bytes()
+        dev = nodes["demo-node"]
+        assert dev["status"] == "unverifiable"
+        assert all(r["status"] == "unverifiable" for r in dev["roles"])
+        assert any("declares no TEE" in (r["reason"] or "") for r in dev["roles"])
+
+        html = client.get("/").text
+        real_row = _node_row(html, "near-ai-gpt-oss-120b-model")
+        assert f'class="badge ok">{real["status"]}<' in real_row
+        dev_row = _node_row(html, "demo-node")
+        assert 'class="badge muted">unverifiable<' in dev_row
+        assert "declares no TEE" in dev_row  # the one sentence saying why
+        assert 'class="badge warn">warning<' in _node_row(html, "near-ai-gateway")
+        bundle_row = _node_row(html, "near-ai-gpt-oss-120b")
+        assert '<span class="role">model</span><span class="badge ok">verified</span>' in bundle_row

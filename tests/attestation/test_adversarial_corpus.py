@@ -145,13 +145,28 @@ def test_the_unmutated_base_verifies():
     assert result.status == "verified"
 
 
-@pytest.mark.parametrize(
-    ("at", "fragment"), [(1774100000, "expired"), (1771000000, "not yet valid")]
-)
-def test_collateral_outside_its_window_fails(at, fragment):
-    result = verify_report(_model_doc(), nonce=NEAR_NONCE, at=at, collateral=[COLLATERAL])
-    check = {c.name: c for c in result.attestations[0].checks}["tdx.collateral"]
-    assert check.status == "fail" and fragment in check.detail
+def test_collateral_archived_for_another_window_is_not_used_and_the_reason_lists_it():
+    # 2026-03-21: one day after the collateral's next update; the PCK certificate is valid.
+    result = verify_report(_model_doc(), nonce=NEAR_NONCE, at=1774100000, collateral=[COLLATERAL])
+    checks = {c.name: c for c in result.attestations[0].checks}
+    assert checks["tdx.collateral"].status == "skip"
+    assert checks["tdx.collateral"].detail == (
+        "collateral for TDX FMSPC 90c06f000000 is archived only for the [issue, next update] "
+        "window [2026-02-18T10:58:51Z, 2026-03-20T10:41:15Z], which does not cover the "
+        "verification time 2026-03-21T13:33:20Z"
+    )
+    assert checks["tdx.quote"].status == "pass"
+    assert result.status == "unverifiable"
+
+
+def test_before_the_pck_certificate_was_issued_the_quote_fails_without_collateral():
+    # 2026-02-13: before the collateral window and before the PCK certificate's notBefore.
+    result = verify_report(_model_doc(), nonce=NEAR_NONCE, at=1771000000, collateral=[COLLATERAL])
+    checks = {c.name: c for c in result.attestations[0].checks}
+    assert checks["tdx.collateral"].status == "skip"
+    assert "archived only" in checks["tdx.collateral"].detail
+    assert checks["tdx.quote"].status == "fail"
+    assert "not at the verification time 2026-02-13T16:26:40Z" in checks["tdx.quote"].detail
     assert result.status == "failed"
 
 

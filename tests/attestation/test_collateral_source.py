@@ -6,12 +6,21 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from attestation_data import AT_V4_UPTODATE, AT_V5, TDX, collateral_doc, quote_bytes
+from attestation_data import (
+    AT_NEAR_MODEL,
+    AT_V4_UPTODATE,
+    AT_V5,
+    NEAR_NONCE,
+    TDX,
+    collateral_doc,
+    near_bundle,
+    quote_bytes,
+)
 from fake_pccs import FakePccs, collateral_json
 from teelog.attestation.collateral import Collateral, load_collateral
 from teelog.attestation.errors import CollateralError
 from teelog.attestation.quote import parse_quote
-from teelog.attestation.report import verify_quote
+from teelog.attestation.report import verify_quote, verify_report
 from teelog.attestation.tdx import as_datetime
 
 
@@ -146,3 +155,72 @@ def test_a_failing_pccs_gives_a_skip_with_the_reason():
 def test_a_damaged_cache_entry_is_ignored(tmp_path):
     (tmp_path / "tdx-b0c06f000000.json").write_text("{broken")
     assert Collateral(cache_dir=tmp_path).documents() == []
+
+
+# Why collateral was not used (issue 9 §2): the reason names the case.
+
+
+def _choose(source: Collateral, quote_name: str, at: int):
+    return source.choose(parse_quote(quote_bytes(quote_name)), as_datetime(at))
+
+
+def test_no_collateral_for_the_fmspc_says_so():
+    source = Collateral([collateral_doc("dcapqvl_tdx_v4_uptodate")])
+    choice = _choose(source, "dcapqvl_tdx_v5.quote.bin", AT_V5)
+    assert choice.doc is None and choice.cited == ()
+    assert choice.reason == "no collateral for TDX FMSPC 90c06f000000"
+
+
+def test_collateral_archived_for_other_times_lists_every_window():
+    source = Collateral([collateral_doc("nearmpc_2026_tdx_v4"),
+                         collateral_doc("dcapqvl_tdx_v4_uptodate")])
+    choice = _choose(source, "dcapqvl_tdx_v4_uptodate.quote.bin", 1760000000)
+    assert choice.doc is None and len(choice.cited) == 2
+    assert choice.reason == (
+        "collateral for TDX FMSPC b0c06f000000 is archived only for the [issue, next update] "
+        "windows [2025-06-19T10:32:27Z, 2025-07-19T10:00:35Z], [2026-08-13T10:45:38Z, "
+        "2026-09-11T23:57:11Z], which do not cover the verification time 2025-10-09T08:53:20Z"
+    )
+    # Inside one of the windows, that document is used.
+    assert _choose(source, "dcapqvl_tdx_v4_uptodate.quote.bin", AT_V4_UPTODATE).doc is not None
+
+
+def test_an_expired_crl_is_named_when_tcb_info_and_qe_identity_still_cover_the_time():
+    source = Collateral([collateral_doc("dcapqvl_tdx_v4_uptodate")])
+    choice = _choose(source, "dcapqvl_tdx_v4_uptodate.quote.bin", 1752919236)  # window end + 1 s
+    assert choice.doc is None
+    assert choice.reason == (
+        "collateral for TDX FMSPC b0c06f000000 covers 2025-07-19T10:00:36Z with its TCB info "
+        "and QE identity, but its PCK CRL (this update 2025-06-19T10:00:35Z, next update "
+        "2025-07-19T10:00:35Z) is expired at that time, so revocations cannot be checked"
+    )
+
+
+def test_a_failed_fetch_is_part_of_the_reason_not_an_exception():
+    source = Collateral([collateral_doc("dcapqvl_tdx_v4_uptodate")],
+                        pccs_url="http://127.0.0.1:9", timeout=5)
+    choice = _choose(source, "dcapqvl_tdx_v4_uptodate.quote.bin", 1760000000)
+    assert choice.doc is None
+    assert choice.reason.startswith(
+        "collateral for TDX FMSPC b0c06f000000 is archived only for the [issue, next update] "
+        "window [2025-06-19T10:32:27Z, 2025-07-19T10:00:35Z]"
+    )
+    assert "could not fetch collateral for FMSPC b0c06f000000 from http://127.0.0.1:9" in (
+        choice.reason
+    )
+
+
+def test_the_reason_is_the_skip_detail_and_the_cited_collateral_reproduces_it():
+    docs = [collateral_doc("dcapqvl_tdx_v5"), collateral_doc("nearmpc_2026_tdx_v4")]
+    result = verify_report(near_bundle(), nonce=NEAR_NONCE, at=AT_NEAR_MODEL, collateral=docs)
+    gateway = {c.name: c for c in result.attestations[0].checks}
+    assert gateway["tdx.collateral"].status == gateway["tdx.tcb"].status == "skip"
+    assert "archived only for the [issue, next update] window [2026-08-13T10:45:38Z" in (
+        gateway["tdx.collateral"].detail
+    )
+    assert set(result.collateral_used) == {"90c06f000000"}
+    assert set(result.collateral_cited) == {docs[1].sha256}
+    # Re-verifying with exactly the stored documents gives the same verdicts, reason included.
+    stored = [load_collateral(b) for b in result.collateral_documents().values()]
+    again = verify_report(near_bundle(), nonce=NEAR_NONCE, at=AT_NEAR_MODEL, collateral=stored)
+    assert again.to_json() == result.to_json()

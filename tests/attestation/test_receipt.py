@@ -270,3 +270,83 @@ def test_fuzzed_signed_texts_parse_or_raise_value_error(text):
     except ValueError:
         return
     assert text.endswith(f"{req}:{resp}")
+
+
+# receipt.signer: the one decision (attestation.receipt.decide_signer), as the collector and
+# verify_receipt make it.
+
+KEY = "0x" + "ab" * 20
+OTHER = "0x" + "cd" * 20
+
+
+def _decide(records: dict, verified=(("ecdsa", KEY),)):
+    from teelog.attestation.receipt import decide_signer, signer_key
+
+    return decide_signer({signer_key(k): v for k, v in records.items()}, list(verified),
+                         owner="n")
+
+
+def test_a_signer_vouched_for_by_a_verified_attestation_passes_and_names_it():
+    from teelog.attestation.receipt import SignerRecord
+
+    d = _decide({KEY.upper(): SignerRecord("failed", 9, "verified", 4)})
+    assert (d.check.status, d.attestation_index, d.named_index) == ("pass", 4, 9)
+    assert "attestation #4" in d.check.detail
+
+
+def test_a_signer_vouched_for_only_by_a_warning_attestation_warns():
+    from teelog.attestation.receipt import SignerRecord
+
+    d = _decide({KEY: SignerRecord("warning", 3, "warning", 3)})
+    assert (d.check.status, d.attestation_index) == ("warn", 3)
+    assert "status is warning" in d.check.detail
+
+
+@pytest.mark.parametrize(("named", "want"), [("unverifiable", "skip"), ("failed", "fail")])
+def test_a_signer_named_only_by_attestations_that_did_not_verify_is_never_vouched(named, want):
+    from teelog.attestation.receipt import SignerRecord
+
+    d = _decide({KEY: SignerRecord(named, 5)})
+    assert (d.check.status, d.attestation_index, d.named_index) == (want, None, 5)
+    assert f"#5: {named}" in d.check.detail
+
+
+def test_an_unnamed_signer_or_no_verified_signature_fails():
+    from teelog.attestation.receipt import SignerRecord
+
+    unnamed = _decide({OTHER: SignerRecord("verified", 1, "verified", 1)})
+    assert (unnamed.check.status, unnamed.attestation_index) == ("fail", None)
+    assert "no attestation of node 'n' names ecdsa" in unnamed.check.detail
+    nothing = _decide({KEY: SignerRecord("verified", 1, "verified", 1)}, verified=())
+    assert (nothing.check.status, nothing.check.detail) == ("fail", "no signature verified")
+
+
+def test_verify_receipt_tells_a_key_named_by_an_unverifiable_attestation_from_an_unknown_one():
+    from teelog.attestation.receipt import SignerRecord, signer_key
+
+    sig = BY_ID["C_valid"]["signature_response"]
+    named = verify_receipt(
+        sig, signers={signer_key(sig["signing_address"]): SignerRecord("unverifiable")}
+    )
+    assert _statuses(named)["receipt.signer"] == "skip"
+    unknown = verify_receipt(sig, signers={})
+    assert _statuses(unknown)["receipt.signer"] == "fail"
+    forged = BY_ID["B_invalid_copy_paste"]["signature_response"]
+    with_key = verify_receipt(forged, expected_signers={forged["signing_address"]})
+    assert with_key.check("receipt.signer").detail == "no signature verified"
+
+
+def test_of_two_signers_the_later_vouching_attestation_decides_even_against_index_0():
+    from teelog.attestation.receipt import SignerRecord
+
+    records = {
+        KEY: SignerRecord("verified", 0, "verified", 0),
+        OTHER: SignerRecord("verified", 2, "verified", 2),
+    }
+    d = _decide(records, verified=(("ecdsa", KEY), ("ed25519", OTHER)))
+    assert d.attestation_index == 2
+    d = _decide(
+        {KEY: SignerRecord("unverifiable", 0), OTHER: SignerRecord("failed", None)},
+        verified=(("ecdsa", OTHER), ("ed25519", KEY)),
+    )
+    assert (d.named_index, d.check.status) == (0, "skip")

@@ -256,12 +256,20 @@ def test_sgx_collateral_for_a_tdx_quote_fails():
     assert status_of(result.checks) == "failed"
 
 
-def test_without_collateral_the_quote_is_unverifiable_and_says_why():
+def test_without_collateral_the_signatures_pass_and_the_verdict_stays_unverifiable():
     result = verify_tdx(
         parse_quote(quote_bytes("dcapqvl_tdx_v4_uptodate.quote.bin")), None, AT_V4_UPTODATE
     )
     checks = {c.name: c for c in result.checks}
-    assert [checks[n].status for n in ("tdx.quote", "tdx.tcb", "tdx.collateral")] == ["skip"] * 3
+    assert [checks[n].status for n in ("tdx.quote", "tdx.tcb", "tdx.collateral")] == [
+        "pass",
+        "skip",
+        "skip",
+    ]
+    assert checks["tdx.quote"].detail == (
+        "signatures and PCK chain to Intel's root verified; TCB not evaluated"
+    )
+    assert result.tcb_status is None
     assert "b0c06f000000" in checks["tdx.collateral"].detail
     assert checks["tdx.debug"].status == "pass"
     assert status_of(result.checks) == "unverifiable"

@@ -41,10 +41,13 @@ def test_json_output_has_the_fixed_shape(capsys):
         "--json",
     )
     out = json.loads(capsys.readouterr().out)
-    assert code == 1  # the gateway's collateral is not valid yet at that time
-    assert out["status"] == "failed"
+    assert code == 1  # the gateway's collateral is archived only for Aug-Sep 2026
+    assert out["status"] == "unverifiable"
     roles = [(a["role"], a["model"], a["status"]) for a in out["attestations"]]
-    assert roles == [("gateway", None, "failed"), ("model", "openai/gpt-oss-120b", "verified")]
+    assert roles == [
+        ("gateway", None, "unverifiable"),
+        ("model", "openai/gpt-oss-120b", "verified"),
+    ]
     assert {"role", "model", "signing_address", "status", "checks"} <= set(out["attestations"][1])
 
 
@@ -61,9 +64,15 @@ def test_warning_exits_0():
     )
 
 
-def test_unverifiable_and_failed_exit_1(capsys):
+def test_unverifiable_and_failed_exit_1(tmp_path, capsys):
     assert run(V4, "--at", "1751624191") == 1  # no collateral
-    assert run(V4, "--collateral", V4_COLL, "--at", "2026-01-01T00:00:00Z") == 1  # expired
+    assert run(V4, "--collateral", V4_COLL, "--at", "2026-01-01T00:00:00Z") == 1  # archived
+    assert "FAIL" not in capsys.readouterr().out
+    altered = bytearray((TDX / "dcapqvl_tdx_v4_uptodate.quote.bin").read_bytes())
+    altered[568] ^= 1  # report_data
+    path = tmp_path / "altered.quote.bin"
+    path.write_bytes(bytes(altered))
+    assert run(str(path), "--at", "1751624191") == 1  # failed, without collateral too
     assert "FAIL" in capsys.readouterr().out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 import pytest
@@ -54,8 +55,11 @@ def test_a_real_tdx_quote_is_refused_for_its_binding_not_its_format(tmp_path):
     claims = entry["requester"]["claims"]
     assert claims["tdx.mrtd"] == UPTODATE_MRTD and claims["tcb_status"] == "UpToDate"
     assert claims["debug"] is False
-    assert entry["requester"]["quote_sha256"] == (
-        "c42f9164325024bca2757bc8819b11879a0a369132ea4e2b7c85df4805ea72db")
+    # The quote's SHA-256 is over the quote its length fields delimit: the file's 70 bytes of
+    # zero padding after the signature data are not part of it (attestation/quote.py).
+    assert UPTODATE[4936:] == bytes(70)
+    assert entry["requester"]["quote_sha256"] == hashlib.sha256(UPTODATE[:4936]).hexdigest() == (
+        "f1c8503301126c30ab9863df145a8c328f0834a59817e77abc24d1db6e9fce24")
 
 
 def test_a_broken_quote_signature_is_refused_and_its_registers_are_not_claims(tmp_path):
@@ -159,15 +163,20 @@ def test_the_collateral_used_is_stored_in_the_blob_store(tmp_path):
     assert s.log.blobs.get(docs[0].sha256) == docs[0].canonical
 
 
-def test_without_collateral_a_real_quote_is_refused_for_its_unchecked_signature(tmp_path):
+def test_without_collateral_a_real_quote_is_refused_for_its_unevaluated_tcb(tmp_path):
     s = make_setup(tmp_path, ALLOW_MRTD, now=TDX_NOW)
     assert s.broker.collateral.documents() == []
     guest = Guest(s.client, tee="tdx")
     guest.auth()
     r = guest.attest(_primary(UPTODATE))
+    assert r.status_code == 401
     entry = entry_at(s.log, int(r.headers["Teelog-Entry-Index"]))
-    assert {"tdx.quote", "tdx.collateral", "binding.report_data"} <= set(failed_names(entry))
-    assert "tdx.mrtd" not in entry["requester"]["claims"]
+    # The quote's signatures and PCK chain verify without collateral, so its registers are
+    # claims; its TCB (and revocation) cannot be evaluated, which refuses it.
+    failed = set(failed_names(entry))
+    assert {"tdx.collateral", "binding.report_data"} <= failed and "tdx.quote" not in failed
+    assert entry["requester"]["claims"]["tdx.mrtd"] == UPTODATE_MRTD
+    assert "tcb_status" not in entry["requester"]["claims"]
 
 
 NEARMPC = json.loads((DATA / "reports" / "nearmpc_public_data_2026-08.json").read_text())

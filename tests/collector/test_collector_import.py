@@ -45,8 +45,11 @@ def test_import_of_the_near_bundle_at_its_pinned_time(data_dir, capsys):
     )
     assert checks["binding.nonce"] == "skip"  # no nonce given: freshness is not claimed
     assert model["measurements"]["tcb_status"] == "UpToDate"
-    # The gateway's collateral is from August 2026: not yet valid in March.
-    assert _checks(gateway)["tdx.collateral"] == "fail"
+    # The gateway's collateral is from August 2026: not valid in March, so not used (and the
+    # gateway's own signatures still verify); it is stored, since the reason cites its window.
+    assert _checks(gateway)["tdx.collateral"] == "skip"
+    assert _checks(gateway)["tdx.quote"] == "pass"
+    assert gateway["status"] == "unverifiable"
     assert log.blobs.get(entry["blobs"]["report"]) == NEAR_BUNDLE.read_bytes()
     assert len(entry["blobs"]["collateral"]) == 2
 
@@ -59,13 +62,13 @@ def test_import_with_the_capture_nonce_and_a_later_verification_time(data_dir):
     log = Log.open(data_dir)
     (_, first), (_, second) = entries_of(log, "attestation")
     assert first["nonce"] == NEAR_NONCE
-    assert [a["status"] for a in first["attestations"]] == ["failed", "verified"]
+    assert [a["status"] for a in first["attestations"]] == ["unverifiable", "verified"]
     assert (second["observed_at"], second["verified_at"]) == (MODEL_TIME, GATEWAY_TIME)
     gateway, model = second["attestations"]
     assert gateway["status"] == "warning"  # OutOfDate with advisories: verified, with a warning
     assert gateway["measurements"]["tcb_status"] == "OutOfDate"
     assert "INTEL-SA-01036" in gateway["measurements"]["advisory_ids"]
-    assert model["status"] == "failed"
+    assert model["status"] == "unverifiable"  # its March collateral does not cover August
     with Session(log.engine) as session:
         signers = {s.signing_address: s for s in session.exec(select(CollectorSigner))}
         state = session.get(CollectorNode, "near-ai")
@@ -75,13 +78,13 @@ def test_import_with_the_capture_nonce_and_a_later_verification_time(data_dir):
     model_signer = signers["0x56d070df1c6be444b007839ef9cf67cec7c12b8b"]
     gateway_signer = signers["0x614bc66ff0407dbb70b9c7ca1f5e983e4a02c921"]
     assert (model_signer.log_index, model_signer.status) == (0, "verified")
-    assert (model_signer.named_index, model_signer.named_status) == (1, "failed")
+    assert (model_signer.named_index, model_signer.named_status) == (1, "unverifiable")
     assert (gateway_signer.log_index, gateway_signer.status) == (1, "warning")
     assert state.last_attestation_index == 1
     # The model verdict turned worse between the two: a change event, both indexes.
     worse = changes["model[openai/gpt-oss-120b].status"]
     assert (worse.old_index, worse.new_index) == (0, 1)
-    assert (json.loads(worse.old), json.loads(worse.new)) == ("verified", "failed")
+    assert (json.loads(worse.old), json.loads(worse.new)) == ("verified", "unverifiable")
     # The gateway's TCB could not be evaluated in March (no valid collateral), but can be later.
     tcb = changes["gateway.tcb_status"]
     assert (json.loads(tcb.old), json.loads(tcb.new)) == (None, "OutOfDate")

@@ -50,10 +50,12 @@ def test_a_receipt_signed_by_the_node_is_in_the_log_with_an_inclusion_proof(
         node.journal.page(0, 1)[0][0].ecdsa.signing_address.lower()
     )
     # --quote-provider none: the node's own report names the key but attests nothing, so the
-    # receipt is unverifiable (never verified), and it points at that report.
+    # receipt is unverifiable (never verified). No verified attestation vouches for the key,
+    # so attestation_index is null; named_index points at that report.
     assert checks["receipt.signer"]["status"] == "skip"
     assert "unverifiable" in checks["receipt.signer"]["detail"]
-    assert entry["attestation_index"] is not None
+    assert entry["attestation_index"] is None
+    assert entry["named_index"] is not None
     assert entry["status"] == "unverifiable"
 
     checkpoint = log.checkpoint()
@@ -181,33 +183,43 @@ def test_scheduled_collector_and_node_restarted_under_traffic_log_each_receipt_o
     node = teelog_node(journal)
     stop = threading.Event()
     current = {"node": node}
+    sent = [0]  # chats the node answered
 
     def traffic():
         n = 0
         while not stop.is_set():
             with contextlib.suppress(httpx.HTTPError):  # the node restarts under us
                 current["node"].chat(f"message {n}")
+                sent[0] += 1
             n += 1
             time.sleep(0.02)
 
     sender = threading.Thread(target=traffic, daemon=True)
     sender.start()
 
-    def run_collector(url: str, seconds: float) -> None:
+    def run_collector(url: str, until_sent: int) -> None:
+        """Collect while traffic flows, until the node has answered `until_sent` chats in all.
+
+        Bounded by answers, not by seconds, so a loaded machine makes the test slower,
+        never weaker.
+        """
         config = collector_config(
             data_dir, [{"name": "own", "url": url, "interval": "0.2s",
                         "receipts_interval": "0.1s", "receipts_batch": 7}],
         )
         collector = Collector(config)
         collector.start()
-        time.sleep(seconds)
+        deadline = time.monotonic() + 60
+        while sent[0] < until_sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few more receipt polls while traffic goes on
         collector.close()  # stops mid-stream: the node keeps serving
 
-    run_collector(node.url, 1.5)
+    run_collector(node.url, 15)
     node.stop()
     node = teelog_node(journal)  # same journal, new keys, new port
     current["node"] = node
-    run_collector(node.url, 1.5)
+    run_collector(node.url, 30)
     stop.set()
     sender.join()
     with Collector(_config(data_dir, node.url)) as collector:  # drain what is left

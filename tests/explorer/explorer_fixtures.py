@@ -74,7 +74,7 @@ def append_attestation(
 ) -> int:
     """Append one attestation entry (optionally ``mutate``-d before encoding)."""
     report_blob = log.blobs.put(raw)
-    collateral_blobs = [log.blobs.put(b) for b in result.collateral_used.values()]
+    collateral_blobs = [log.blobs.put(b) for b in result.collateral_documents().values()]
     entry = attestation_entry(
         node=node,
         url="https://cloud-api.near.ai/",
@@ -122,7 +122,16 @@ def sign_text(text: str, key: str = TEST_KEY) -> tuple[str, str]:
     return acct.address, "0x" + signed.signature.hex().removeprefix("0x")
 
 
-def make_receipt(seq: int, *, node: str = NODE, attestation_index: int | None = None) -> dict:
+def make_receipt(
+    seq: int,
+    *,
+    node: str = NODE,
+    attestation_index: int | None = None,
+    named_index: int | None = None,
+    signers: dict[str, Any] | None = None,
+) -> dict:
+    """A receipt entry signed with the test key; ``signers`` (``attestation.receipt``
+    ``SignerRecord`` by key) decides its ``receipt.signer`` as the collector would."""
     request = f"request {seq}".encode()
     response = f"response {seq}".encode()
     text = f"{hashlib.sha256(request).hexdigest()}:{hashlib.sha256(response).hexdigest()}"
@@ -133,7 +142,7 @@ def make_receipt(seq: int, *, node: str = NODE, attestation_index: int | None = 
         "signing_address": address,
         "signing_algo": "ecdsa",
     }
-    verdict = verify_receipt(sig, request=request, response=response)
+    verdict = verify_receipt(sig, request=request, response=response, signers=signers)
     item = {
         "seq": seq,
         "chat_id": f"chatcmpl-test-{seq}",
@@ -150,9 +159,17 @@ def make_receipt(seq: int, *, node: str = NODE, attestation_index: int | None = 
         item=item,
         observed_at=PINNED_AT,
         attestation_index=attestation_index,
+        named_index=named_index,
         status=verdict.status,
         checks=[c.to_json() for c in verdict.checks],
     )
+
+
+def key_address(key: str = TEST_KEY) -> str:
+    """The Ethereum address of the test key."""
+    from eth_account import Account
+
+    return Account.from_key(key).address
 
 
 def docs_receipts() -> list[dict[str, Any]]:

@@ -146,7 +146,9 @@ def test_index_rebuilds_identically_from_the_log(fresh):
         mutate=lambda e: e["attestations"][0]["measurements"].update(tcb_status="OutOfDate"),
     )
     Indexer(fresh.log).catch_up()
-    tables = (schema.entries, schema.keys, schema.nodes, schema.changes, schema.counts)
+    tables = (
+        schema.entries, schema.keys, schema.roles, schema.nodes, schema.changes, schema.counts
+    )
     before = [sorted(map(tuple, _rows(fresh.log.engine, t))) for t in tables]
     with fresh.log.engine.begin() as conn:
         for t in (*tables, schema.last_summary, schema.state):
@@ -192,3 +194,24 @@ def test_request_hook_indexes_a_bounded_amount_and_background_thread_the_rest(fr
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_an_index_written_by_an_older_explorer_is_rebuilt_with_each_parts_status(fresh):
+    Indexer(fresh.log).catch_up()
+    tables = (schema.entries, schema.keys, schema.roles, schema.nodes, schema.counts)
+    current = [sorted(map(tuple, _rows(fresh.log.engine, t))) for t in tables]
+    # What an explorer before explorer_roles left: no roles, no layout version.
+    with fresh.log.engine.begin() as conn:
+        conn.execute(delete(schema.roles))
+        conn.execute(delete(schema.state).where(schema.state.c.name == "schema"))
+    store = Store(fresh.log.engine)
+    assert store.entry(fresh.attestation_indexes[0])["roles"] == []
+    Indexer(fresh.log)  # notices the older layout and empties the derived tables
+    assert store.indexed_size() == 0
+    Indexer(fresh.log).catch_up()
+    assert [sorted(map(tuple, _rows(fresh.log.engine, t))) for t in tables] == current
+    roles = store.entry(fresh.attestation_indexes[0])["roles"]
+    assert {r["role"] for r in roles} == {"gateway", "model"}
+    # An index of the current layout is left alone.
+    Indexer(fresh.log)
+    assert store.indexed_size() == fresh.log.checkpoint().size

@@ -8,6 +8,7 @@ import re
 
 from explorer_fixtures import MODEL_ADDRESS, NODE, append_attestation, append_raw, verified_bundle
 from teelog.explorer.app import CSP
+from teelog.explorer.templating import status_class
 from teelog.log import leaf_hash, parse_vkey, verify_consistency, verify_inclusion
 from teelog.log.checkpoint import open_checkpoint
 
@@ -33,7 +34,7 @@ def test_home_shows_log_size_nodes_and_latest_entries(client, built):
 def test_nodes_page_lists_status_badge_tcb_and_last_seen(client, built):
     html = client.get("/nodes").get_data(as_text=True)
     assert NODE in html
-    assert f"badge {'bad' if built.verdict['status'] == 'failed' else 'ok'}" in html
+    assert f"badge {status_class(built.verdict['status'])}" in html
     tcb = [a["measurements"]["tcb_status"] for a in built.verdict["attestations"]]
     shown = next((t for t in tcb if t and t != "UpToDate"), next((t for t in tcb if t), None))
     assert shown is not None and f"<td>{shown}</td>" in html
@@ -96,24 +97,13 @@ def test_receipt_page_shows_signed_text_signer_and_missing_vouching(client, buil
     html = client.get(f"/entries/{idx}").get_data(as_text=True)
     assert receipt["text"] in html
     assert receipt["signatures"]["ecdsa"]["signature"] in html
-    assert "No attestation in the log vouches for this signer" in html
+    assert "No attestation in the log names this key" in html
     data = _verify_data(html)
     assert data["receipt"] == {
         "text": receipt["text"],
         "signature": receipt["signatures"]["ecdsa"]["signature"],
         "signing_address": receipt["signatures"]["ecdsa"]["signing_address"],
     }
-
-
-def test_receipt_page_links_the_attestation_that_vouched(fresh, fresh_client):
-    from explorer_fixtures import make_receipt
-    from teelog.entries.receipt import encode_receipt
-
-    att = fresh.attestation_indexes[0]
-    idx = fresh.log.append(encode_receipt(make_receipt(77, attestation_index=att)))
-    html = fresh_client.get(f"/entries/{idx}").get_data(as_text=True)
-    assert f'href="/entries/{att}"' in html
-    assert "vouches for this signer" not in html
 
 
 def test_entry_beyond_the_log_is_404_and_raw_bytes_download(client, built):
@@ -282,3 +272,41 @@ def test_node_timeline_highlights_changes_and_pages(fresh, fresh_client):
     assert 'rel="next"' not in second
     home = fresh_client.get("/").get_data(as_text=True)
     assert "model[openai/gpt-oss-120b].rtmr3" in home  # latest changes on the home page
+
+
+GATEWAY_REASON = (
+    "collateral for TDX FMSPC b0c06f000000 is archived only for the [issue, next update] window "
+    "[2026-08-13T10:45:38Z, 2026-09-11T23:57:11Z], which does not cover the verification time "
+    "2026-03-11T03:33:20Z"
+)
+
+
+def test_the_entry_page_says_next_to_the_status_why_collateral_was_not_used(client, built):
+    html = client.get(f"/entries/{built.attestation_indexes[0]}").get_data(as_text=True)
+    gateway = re.search(r'<h2>gateway <span class="badge [a-z]+">unverifiable</span></h2>\s*'
+                        r'<p class="status-reason">([^<]*)</p>', html)
+    assert gateway is not None
+    assert gateway.group(1) == f"TCB not evaluated: {GATEWAY_REASON}"
+    assert html.count('class="status-reason"') == 1  # the model used its collateral
+
+
+def test_the_node_page_shows_the_reason_too(client, built):
+    html = client.get(f"/nodes/{NODE}").get_data(as_text=True)
+    assert f'<p class="status-reason">TCB not evaluated: {GATEWAY_REASON}</p>' in html
+
+
+def test_a_hostile_collateral_reason_is_escaped(fresh, fresh_client):
+    raw, _doc, result = verified_bundle()
+
+    def hostile(entry):
+        for check in entry["attestations"][0]["checks"]:
+            if check["name"] == "tdx.collateral":
+                check["detail"] = "<script>alert(1)</script>"
+
+    idx = append_attestation(fresh.log, raw=raw, result=result, mutate=hostile)
+    html = fresh_client.get(f"/entries/{idx}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert (
+        '<p class="status-reason">TCB not evaluated: &lt;script&gt;alert(1)&lt;/script&gt;</p>'
+        in html
+    )

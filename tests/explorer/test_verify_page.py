@@ -73,6 +73,25 @@ def test_verifies_a_bare_quote(built):
     assert "Read as a quote" in html and "tdx.quote" in html
 
 
+def test_a_bare_quote_without_collateral_for_its_time_says_why_next_to_its_status(built):
+    client = _app(built).test_client()
+    quote = (DATA / "tdx" / "dcapqvl_tdx_v4_uptodate.quote.bin").read_bytes()
+    resp = client.post(
+        "/verify",
+        data={"file": (io.BytesIO(quote), "quote.bin"), "at": "2025-07-04T10:16:31Z"},
+        content_type="multipart/form-data",
+    )
+    html = resp.get_data(as_text=True)
+    # The log holds collateral for this FMSPC, but only for Aug-Sep 2026.
+    assert (
+        '<h3>quote <span class="badge muted">unverifiable</span></h3>\n<p class="status-reason">'
+        "TCB not evaluated: collateral for TDX FMSPC b0c06f000000 is archived only for the "
+        "[issue, next update] window [2026-08-13T10:45:38Z, 2026-09-11T23:57:11Z], which does "
+        "not cover the verification time 2025-07-04T10:16:31Z</p>"
+    ) in html
+    assert "signatures and PCK chain to Intel&#39;s root verified; TCB not evaluated" in html
+
+
 def test_rejects_garbage_with_a_clear_message(built):
     client = _app(built).test_client()
     resp = client.post("/verify", data={"text": '{"hello": 1}', "kind": "report"})
@@ -124,3 +143,40 @@ def test_rate_limiter_refills_over_time_and_bounds_memory():
         limiter.acquire(key)
     assert len(limiter._buckets) <= 3
     assert RateLimiter(0).acquire("x") > 0
+
+
+def test_a_pasted_receipt_is_judged_by_what_the_logs_attestations_say_about_its_key(fresh):
+    """``receipt.signer`` on the verify page: the same decision as the collector's, from the
+    log's attestations naming the key (``Store.signer_attestations``)."""
+    from explorer_fixtures import append_attestation, key_address, sign_text, verified_bundle
+
+    text = "a" * 64 + ":" + "b" * 64
+    address, signature = sign_text(text)
+    receipt = json.dumps({"text": text, "signature": signature, "signing_address": address,
+                          "signing_algo": "ecdsa"})
+
+    def signer_row() -> str:
+        client = _app(fresh).test_client()
+        html = client.post("/verify", data={"text": receipt}).get_data(as_text=True)
+        row = html[html.index("<code>receipt.signer</code>"):]
+        return row[: row.index("</tr>")]
+
+    assert '<span class="badge bad">fail' in signer_row()  # no attestation names the key
+    raw, _doc, result = verified_bundle()
+    statuses = {v.role: v.status for v in result.attestations}
+    # First named by a part that did not verify, then by one that did.
+    for role in ("gateway", "model"):
+
+        def rename(entry, role=role):
+            for att in entry["attestations"]:
+                if att["role"] == role:
+                    att["signing_address"] = key_address()
+
+        index = append_attestation(fresh.log, raw=raw, result=result, mutate=rename)
+        row = signer_row()
+        if role == "gateway":
+            want = {"unverifiable": "muted\">skip", "failed": "bad\">fail"}[statuses["gateway"]]
+            assert f'<span class="badge {want}' in row
+            assert f"#{index}: {statuses['gateway']}" in row
+        else:
+            assert '<span class="badge ok">pass' in row and f"attestation #{index}" in row
