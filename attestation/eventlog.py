@@ -19,13 +19,13 @@ So a payload that was altered after the fact changes the replayed RTMR3 and fail
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import rfc8785
 
 from .errors import EventLogError
+from .inputs import UntrustedJSONError, parse_json
 from .quote import TdReport
 from .verdict import Check
 
@@ -155,8 +155,8 @@ def parse_event_log(data: Any) -> EventLog:
         data = bytes(data).decode("utf-8", "replace")
     if isinstance(data, str):
         try:
-            data = json.loads(data)
-        except ValueError as exc:
+            data = parse_json(data)
+        except UntrustedJSONError as exc:
             raise EventLogError(f"event log is not JSON: {exc}") from exc
     if not isinstance(data, list):
         raise EventLogError(f"event log must be a list, got {type(data).__name__}")

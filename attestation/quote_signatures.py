@@ -136,6 +136,16 @@ def _verify_pck_chain(pem: bytes, at: datetime) -> x509.Certificate:
         certs = x509.load_pem_x509_certificates(pem.rstrip(b"\x00"))
     except ValueError as exc:
         raise QuoteSignatureError(f"PCK certificate chain is not a PEM chain: {exc}") from exc
+    # PEM parsers skip text outside BEGIN/END blocks, so a chain with a broken armour line or
+    # stray bytes would still parse, and two different quotes would carry the same chain. The
+    # certification data must be exactly its certificates in PEM (64-column base64, "\n" line
+    # ends, as Intel's PCCS and every real quote write them), optionally one NUL terminator.
+    canonical = b"".join(cert.public_bytes(Encoding.PEM) for cert in certs)
+    if pem not in (canonical, canonical + b"\x00"):
+        raise QuoteSignatureError(
+            "PCK certificate chain is not exactly its PEM certificates: it carries bytes outside "
+            "them or in another layout (a broken BEGIN/END line, stray text or padding)"
+        )
     root = intel_root_ca()
     if certs and certs[-1].public_bytes(Encoding.DER) == root.public_bytes(Encoding.DER):
         certs = certs[:-1]

@@ -32,7 +32,7 @@ from typing import Any
 
 from .errors import ReportFormatError
 from .signing import recover_ecdsa_address, verify_ed25519
-from .verdict import Check, CheckStatus, Verdict
+from .verdict import Check, CheckStatus, Verdict, malformed_evidence
 
 # The statuses of an attestation that vouch for the signing key it names.
 VOUCHING_STATUSES = frozenset({"verified", "warning"})
@@ -220,6 +220,8 @@ def _check_signature(
             verdict.add(name, "fail", f"unknown signing_algo {algo!r}")
     except ValueError as exc:  # malformed signature/key; UnicodeEncodeError included
         verdict.add(name, "fail", f"signature unusable: {exc}")
+    except Exception as exc:  # anything else the signature bytes provoke: malformed evidence
+        verdict.checks.append(malformed_evidence(name, exc))
 
 
 def _check_hashes(

@@ -17,8 +17,7 @@ is checked against the verified quote (report_data, RTMRs, MRCONFIGID) before it
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,12 +27,13 @@ from .binding import BindingClaims, verify_binding
 from .collateral import Collateral, CollateralDoc
 from .errors import AttestationInputError, EventLogError, ReportFormatError
 from .eventlog import EventLog, compose_check, info_check, parse_event_log, rtmr_check
+from .inputs import REPORT_FORMATS, UntrustedJSONError, detect_report_format, parse_json
 from .measurements import GpuMeasurement, Measurements
 from .quote import Quote, TdReport, decode_quote_bytes, parse_quote
 from .tdx import TdxResult, as_datetime, verify_tdx
-from .verdict import Result, Verdict
+from .verdict import Check, Result, Verdict, malformed_evidence
 
-FORMATS = ("vllm-proxy", "near-gateway", "redpill-chutes")
+FORMATS = REPORT_FORMATS
 CollateralSource = Collateral | CollateralDoc | Iterable[CollateralDoc] | None
 
 
@@ -56,26 +56,25 @@ class Attestation:
 
 
 def load_document(data: bytes | str | dict[str, Any]) -> dict[str, Any]:
-    """A report document from JSON bytes/text (or a dict, returned as is)."""
+    """A report document from JSON bytes/text (or a dict, returned as is), read strictly
+    (:func:`.inputs.parse_json`)."""
     if isinstance(data, dict):
         return data
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ReportFormatError(f"report is not JSON: {exc}") from exc
+        doc = parse_json(data)
+    except UntrustedJSONError as exc:
+        raise ReportFormatError(f"report is not JSON teelog reads: {exc}") from exc
     if not isinstance(doc, dict):
         raise ReportFormatError("report JSON must be an object")
     return doc
 
 
 def detect_format(doc: dict[str, Any]) -> str:
-    """``vllm-proxy``, ``near-gateway`` or ``redpill-chutes``; ReportFormatError otherwise."""
-    if doc.get("attestation_type") == "chutes":
-        return "redpill-chutes"
-    if "gateway_attestation" in doc or "model_attestations" in doc:
-        return "near-gateway"
-    if "intel_quote" in doc or "quote" in doc or "all_attestations" in doc:
-        return "vllm-proxy"
+    """``vllm-proxy``, ``near-gateway`` or ``redpill-chutes``, by
+    :func:`.inputs.detect_report_format`; ReportFormatError otherwise."""
+    fmt = detect_report_format(doc)
+    if fmt is not None:
+        return fmt
     keys = ", ".join(sorted(doc)[:8])
     raise ReportFormatError(f"not a known attestation report format (keys: {keys})")
 
@@ -229,13 +228,47 @@ def verify_quote(
     Raises :class:`QuoteFormatError` when the bytes are not a quote.
     """
     when = as_datetime(at)
-    parsed = parse_quote(decode_quote_bytes(quote))
+    try:
+        parsed = parse_quote(decode_quote_bytes(quote))
+    except AttestationInputError:
+        raise
+    except Exception as exc:  # bytes that crash the parser are malformed evidence
+        failed = Verdict(role="quote", model=None, signing_address=None)
+        failed.checks.append(malformed_evidence("tdx.quote", exc))
+        return Result(attestations=[failed])
     tdx = _verify_tdx(parsed, _collateral(collateral), when)
     verdict = Verdict(role="quote", model=None, signing_address=None, checks=list(tdx.checks))
     verdict.measurements = _measurements(parsed, tdx, None, []).to_json()
     result = Result(attestations=[verdict])
     _record_collateral(result, tdx)
     return result
+
+
+def verify_gpu_payload(
+    payload: Any,
+    *,
+    nonce: bytes | str | None,
+    at: datetime | int | float,
+    rim_dir: str | Path | None = None,
+    jwks: Any = None,
+    nras: Any = None,
+) -> Result:
+    """Verify a bare ``nvidia_payload`` (research note gpu-attestation.md §1): the ``gpu.*``
+    checks only, role ``gpu``. ``nonce`` is the nonce the GPU evidence must carry; without it
+    ``gpu.nonce`` is a ``skip`` (nothing binds the evidence to a request)."""
+    from .gpu import verify_gpu_evidence  # the GPU half; imported on first GPU evidence
+
+    gpu = verify_gpu_evidence(
+        payload,
+        expected_nonce=_nonce_bytes(nonce),
+        at=as_datetime(at),
+        rim_dir=rim_dir,
+        jwks=jwks,
+        nras=nras,
+    )
+    verdict = Verdict(role="gpu", model=None, signing_address=None, checks=list(gpu.checks))
+    verdict.measurements = Measurements(gpus=tuple(gpu.gpus)).to_json()
+    return Result(attestations=[verdict])
 
 
 def verify_attestation(
@@ -264,6 +297,9 @@ def verify_attestation(
     except AttestationInputError as exc:
         verdict.add("tdx.quote", "fail", f"quote unreadable: {exc}")
         return verdict, None
+    except Exception as exc:  # the node's bytes crashed the parser: malformed evidence
+        verdict.checks.append(malformed_evidence("tdx.quote", exc))
+        return verdict, None
     tdx = _verify_tdx(quote, collateral, at)
     verdict.checks.extend(tdx.checks)
     if not isinstance(quote.report, TdReport):
@@ -271,27 +307,51 @@ def verify_attestation(
         return verdict, tdx
     report = quote.report
 
-    binding = verify_binding(
-        report.report_data,
-        BindingClaims(
-            signing_address=att.signing_address,
-            signing_algo=att.signing_algo,
-            request_nonce=att.request_nonce,
-            tls_cert_fingerprint=att.tls_cert_fingerprint,
-            e2e_pubkey=att.e2e_pubkey,
-            chutes=att.chutes,
-        ),
-        nonce,
-    )
-    verdict.checks += [binding.report_data, binding.nonce]
+    # Each stage below reads evidence the node sent; an exception in one is the fail of that
+    # stage's check (malformed evidence) and the later stages still run.
+    gpu_nonce: bytes | None = None
+    try:
+        binding = verify_binding(
+            report.report_data,
+            BindingClaims(
+                signing_address=att.signing_address,
+                signing_algo=att.signing_algo,
+                request_nonce=att.request_nonce,
+                tls_cert_fingerprint=att.tls_cert_fingerprint,
+                e2e_pubkey=att.e2e_pubkey,
+                chutes=att.chutes,
+            ),
+            nonce,
+        )
+    except Exception as exc:
+        verdict.checks.append(malformed_evidence("binding.report_data", exc))
+    else:
+        verdict.checks += [binding.report_data, binding.nonce]
+        gpu_nonce = binding.gpu_nonce
 
-    log = _event_log_checks(att, report, verdict)
-    gpus = _gpu_checks(att, binding.gpu_nonce, at, rim_dir, jwks, nras, verdict)
+    log: EventLog | None = None
+    try:
+        log = _event_log_checks(att, report, verdict)
+    except Exception as exc:
+        verdict.checks.append(malformed_evidence("eventlog.rtmr", exc))
+    gpus: list[GpuMeasurement] = []
+    try:
+        gpus = _gpu_checks(att, gpu_nonce, at, rim_dir, jwks, nras, verdict)
+    except Exception as exc:
+        verdict.checks.append(malformed_evidence("gpu.evidence", exc))
     verdict.measurements = _measurements(quote, tdx, log, gpus).to_json()
     return verdict, tdx
 
 
 def _verify_tdx(quote: Quote, collateral: Collateral, at: datetime) -> TdxResult:
+    """The ``tdx.*`` checks; an exception on the quote's content is a ``tdx.quote`` fail."""
+    try:
+        return _verify_tdx_checks(quote, collateral, at)
+    except Exception as exc:
+        return TdxResult(checks=[malformed_evidence("tdx.quote", exc)])
+
+
+def _verify_tdx_checks(quote: Quote, collateral: Collateral, at: datetime) -> TdxResult:
     if quote.fmspc is None:
         reason = (
             f"the quote embeds no readable PCK certificate chain (certification data type "
@@ -313,39 +373,49 @@ def _event_log_checks(att: Attestation, report: TdReport, verdict: Verdict) -> E
     if raw_log is None or raw_log == "":
         verdict.add("eventlog.rtmr", "skip", "report carries no event log")
         verdict.add("eventlog.compose", "skip", "no event log, so no measured compose hash")
-        verdict.checks.append(info_check(tcb_info, info, None, report))
+        _append(verdict, "eventlog.info", lambda: info_check(tcb_info, info, None, report))
         return None
     try:
         log = parse_event_log(raw_log)
     except EventLogError as exc:
         verdict.add("eventlog.rtmr", "fail", f"event log unreadable: {exc}")
         verdict.add("eventlog.compose", "fail", "event log unreadable")
-        verdict.checks.append(info_check(tcb_info, info, None, report))
+        _append(verdict, "eventlog.info", lambda: info_check(tcb_info, info, None, report))
         return None
-    verdict.checks.append(rtmr_check(log, report))
+    _append(verdict, "eventlog.rtmr", lambda: rtmr_check(log, report))
     app_compose = (tcb_info or {}).get("app_compose")
     claimed = {
         "info.compose_hash": info.get("compose_hash"),
         "info.tcb_info.compose_hash": (tcb_info or {}).get("compose_hash"),
     }
-    verdict.checks.append(
-        compose_check(
+    _append(
+        verdict,
+        "eventlog.compose",
+        lambda: compose_check(
             log,
             report,
             app_compose if isinstance(app_compose, str) else None,
             {k: v for k, v in claimed.items() if isinstance(v, str)},
-        )
+        ),
     )
-    verdict.checks.append(info_check(tcb_info, info, log, report))
+    _append(verdict, "eventlog.info", lambda: info_check(tcb_info, info, log, report))
     return log
+
+
+def _append(verdict: Verdict, name: str, run: Callable[[], Check]) -> None:
+    """Append the check ``run`` makes; if the evidence makes it raise, ``name`` fails."""
+    try:
+        verdict.checks.append(run())
+    except Exception as exc:
+        verdict.checks.append(malformed_evidence(name, exc))
 
 
 def _tcb_info(info: dict[str, Any]) -> dict[str, Any] | None:
     tcb_info = info.get("tcb_info")
     if isinstance(tcb_info, str):
         try:
-            tcb_info = json.loads(tcb_info)
-        except ValueError:
+            tcb_info = parse_json(tcb_info)
+        except UntrustedJSONError:
             return None
     return tcb_info if isinstance(tcb_info, dict) else None
 
@@ -429,6 +499,7 @@ __all__ = [
     "load_document",
     "report_attestations",
     "verify_attestation",
+    "verify_gpu_payload",
     "verify_quote",
     "verify_report",
 ]

@@ -77,6 +77,17 @@ def status_of(checks: Iterable[Check]) -> Status:
     return "verified"
 
 
+def malformed_evidence(name: str, exc: BaseException) -> Check:
+    """The ``fail`` of check ``name`` when the evidence made its verification raise.
+
+    Evidence comes from the node; if an exception in a verifier became a ``skip`` (or stopped
+    the other checks), a hostile node could turn ``failed`` into ``unverifiable`` by sending
+    bytes that crash a parser. So the check that was running fails, saying why, and the
+    caller goes on with the other checks.
+    """
+    return Check(name, "fail", f"malformed evidence: {type(exc).__name__}: {exc}"[:300])
+
+
 def worst_status(statuses: Iterable[str]) -> Status:
     """The worst of several statuses (``failed`` > ``unverifiable`` > ``warning`` > ``verified``).
 

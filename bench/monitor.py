@@ -29,9 +29,9 @@ from pathlib import Path
 from teelog.log.checkpoint import Checkpoint
 from teelog.log.merkle import leaf_hash
 from teelog.log.note import Ed25519Signer
+from teelog.log.served import HttpLog
 from teelog.log.tiles import BundleBuilder, TileBuilder
 from teelog.monitor.follow import Monitor, reverify_with_teelog
-from teelog.monitor.source import HttpLog
 
 REPO = Path(__file__).resolve().parents[1]
 ORIGIN = "bench.test/teelog"

@@ -4,7 +4,8 @@
 TDX ``primary_evidence`` is ``{"quote": base64, "cc_eventlog": base64 | null}`` (guest-components
 attester ``tdx/mod.rs``). The quote is verified exactly as ``teelog verify`` verifies a bare
 quote (``tdx.quote``, ``tdx.tcb``, ``tdx.collateral``, ``tdx.debug``), then its report_data is
-checked against the KBS binding rule (:mod:`teelog.broker.binding`) instead of a node's layout.
+checked against the KBS binding rule (:mod:`teelog.attestation.kbs_binding`) instead of a
+node's layout.
 ``cc_eventlog``, when it holds dstack's JSON event log, is replayed against RTMR0-3
 (``eventlog.rtmr``); a binary CCEL (TCG format) is not replayed by teelog, which is an
 informative skip: the claims that would come from it stay absent.
@@ -37,9 +38,9 @@ from teelog.attestation import (
     verify_quote,
 )
 from teelog.attestation.eventlog import rtmr_check
+from teelog.attestation.kbs_binding import REPORT_DATA_BYTES, binding_check, expected_gpu_nonce
 from teelog.attestation.quote import TdReport
 
-from .binding import REPORT_DATA_BYTES, binding_check, expected_gpu_nonce
 from .claims import claims_of
 from .errors import KbsError
 from .protocol import Attestation, b64decode_strict

@@ -17,13 +17,14 @@ Report formats (docs/collector.md "Report formats", docs/attestation.md "Report 
   ``{gateway_attestation, model_attestations: [...]}`` (NEAR AI cloud-api).
 - ``redpill-chutes``: ``GET /v1/attestation/report?model=&nonce=`` →
   ``{attestation_type: "chutes", nonce, all_attestations: [...]}`` (Redpill, chutes backend).
-- ``auto``: sends every parameter and recognises the format from the shape of the answer.
+- ``auto``: sends every parameter and recognises the format from the shape of the answer
+  (``teelog.attestation.inputs.detect_report_format``, the one detection shared with the
+  verifier: a bare dstack ``GetQuote`` answer ``{quote, event_log}`` is ``vllm-proxy``).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import ssl
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from teelog.attestation.inputs import UntrustedJSONError, detect_report_format, parse_json
 
 from .config import NodeConfig
 
@@ -45,6 +47,8 @@ _RECEIPT_FIELDS = (
 # Longest string accepted in a receipt (ids, hashes, signatures are far shorter): keeps every
 # receipt entry well under the 65,535-byte entry limit.
 _MAX_FIELD = 512
+# seq and next are stored as BIGINT: a node's number beyond 64 bits is garbage, not a crash.
+_MAX_SEQ = (1 << 63) - 1
 
 
 class NodeError(Exception):
@@ -199,8 +203,8 @@ class NodeHTTP:
             raise NodeUnreachable(f"GET {path}: {type(exc).__name__}: {exc}") from exc
         try:
             with self.cpu_gate:
-                doc = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
+                doc = parse_json(raw)
+        except UntrustedJSONError as exc:
             raise NodeGarbage(f"GET {path}: not JSON ({exc}); starts {_short(raw)}") from exc
         return Fetched(url=url, raw=raw, doc=doc)
 
@@ -226,19 +230,6 @@ class NodeHTTP:
 # -- report formats --------------------------------------------------------------------------
 
 
-def detect_format(doc: Any) -> str | None:
-    """The report format of a parsed ``/v1/attestation/report`` answer, or ``None``."""
-    if not isinstance(doc, dict):
-        return None
-    if doc.get("attestation_type") == "chutes":
-        return "redpill-chutes"
-    if "gateway_attestation" in doc or "model_attestations" in doc:
-        return "near-gateway"
-    if "intel_quote" in doc or "all_attestations" in doc:
-        return "vllm-proxy"
-    return None
-
-
 def _report_params(node: NodeConfig, fmt: str, nonce: str) -> dict[str, str]:
     params: dict[str, str] = {"nonce": nonce}
     if fmt != "redpill-chutes":
@@ -260,7 +251,7 @@ class ReportClient:
         """GET the report for ``nonce`` (64 hex) and check it has the expected format's shape."""
         params = _report_params(self.node, self.node.format, nonce)
         fetched = self.http.get_json(REPORT_PATH, params)
-        found = detect_format(fetched.doc)
+        found = detect_report_format(fetched.doc)
         expected = self.node.format
         if found is None:
             what = type(fetched.doc).__name__
@@ -285,8 +276,8 @@ def _check_receipt_item(item: Any, i: int) -> dict[str, Any]:
         if name not in item:
             raise NodeGarbage(f"receipts: data[{i}] lacks {name!r}")
     seq = item["seq"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise NodeGarbage(f"receipts: data[{i}].seq is not a positive integer: {seq!r}")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= _MAX_SEQ:
+        raise NodeGarbage(f"receipts: data[{i}].seq is not a positive 64-bit integer: {seq!r}")
     for name in ("chat_id", "text", "request_sha256", "response_sha256", "signed_at"):
         if not isinstance(item[name], str) or len(item[name]) > _MAX_FIELD:
             raise NodeGarbage(f"receipts: data[{i}].{name} is not a string of ≤ {_MAX_FIELD}")
@@ -333,8 +324,8 @@ class ReceiptsClient:
             if item["seq"] <= prev["seq"]:
                 raise NodeGarbage("receipts: seq does not increase")
         nxt = doc.get("next", items[-1]["seq"] if items else after)
-        if not isinstance(nxt, int) or isinstance(nxt, bool):
-            raise NodeGarbage(f"receipts: next is not an integer: {nxt!r}")
+        if not isinstance(nxt, int) or isinstance(nxt, bool) or not 0 <= nxt <= _MAX_SEQ:
+            raise NodeGarbage(f"receipts: next is not a 64-bit cursor: {str(nxt)[:40]}")
         has_more = doc.get("has_more", False)
         if not isinstance(has_more, bool):
             raise NodeGarbage("receipts: has_more is not a boolean")

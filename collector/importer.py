@@ -9,13 +9,14 @@ valid when it was captured. An import without the nonce the capturer sent (``--n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .clients import detect_format
+from teelog.attestation.errors import AttestationInputError
+from teelog.attestation.inputs import detect_input_kind
+
 from .poll import Recorded, Recorder
 
 
@@ -40,16 +41,16 @@ def read_report(path: Path) -> tuple[bytes, object, str]:
     except OSError as exc:
         raise ReportFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ReportFileError(f"{path}: not JSON: {exc}") from exc
-    fmt = detect_format(doc)
-    if fmt is None:
+        found = detect_input_kind(raw)
+    except AttestationInputError as exc:
+        raise ReportFileError(f"{path}: not an attestation report: {exc}") from exc
+    if found.kind not in ("report", "bundle") or found.report_format is None:
         raise ReportFileError(
-            f"{path}: not an attestation report (expected a vllm-proxy, near-gateway or "
-            "redpill-chutes /v1/attestation/report answer)"
+            f"{path}: a {found.kind}, not an attestation report (expected a vllm-proxy, "
+            "near-gateway or redpill-chutes /v1/attestation/report answer; teelog verify "
+            "checks the other kinds)"
         )
-    return raw, doc, fmt
+    return raw, found.doc, found.report_format
 
 
 def import_reports(

@@ -53,10 +53,10 @@ def verify_report_bytes(
         result = verify_report(raw, nonce=nonce, at=at, collateral=collateral)
     except AttestationInputError as exc:
         return Verification([_problem("report.format", "fail", str(exc)[:2000])], {}, str(exc))
-    except Exception as exc:  # a verifier bug must not stop the collector
+    except Exception as exc:  # must not stop the collector, nor hide the evidence as a skip
         logger.exception("verifier crashed")
-        detail = f"verification crashed: {type(exc).__name__}: {exc}"[:2000]
-        return Verification([_problem("report.verifier", "skip", detail)], {}, detail)
+        detail = f"malformed evidence: verification raised {type(exc).__name__}: {exc}"[:2000]
+        return Verification([_problem("report.verifier", "fail", detail)], {}, detail)
     return Verification(
         attestations=[v.to_json() for v in result.attestations],
         collateral_used=result.collateral_documents(),  # used and cited: what reproduces it

@@ -119,7 +119,7 @@ def entries() -> Response:
     return _page(store.entries(cursor=cursor, limit=limit, etype=etype))
 
 
-@bp.get("/entries/<int:index>")
+@bp.get("/entries/<index:index>")
 def entry(index: int) -> Response:
     data = views.entry_json(views.ex(), index)
     if data is None:
@@ -127,7 +127,7 @@ def entry(index: int) -> Response:
     return jsonify(data)
 
 
-@bp.get("/entries/<int:index>/proof")
+@bp.get("/entries/<index:index>/proof")
 def entry_proof(index: int) -> Response:
     data = views.proof_json(views.ex(), index)
     if data is None:
@@ -196,7 +196,7 @@ def checkpoint() -> Response:
     return jsonify({**views.checkpoint(ex).to_json(), "vkey": ex.log.vkey})
 
 
-@bp.get("/checkpoints/<int:size>")
+@bp.get("/checkpoints/<index:size>")
 def checkpoint_at(size: int) -> Response:
     """The checkpoint the log signed at tree size ``size`` (it signs one per batch)."""
     note = views.signed_checkpoint(views.ex(), size)

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 
 from .config import ExplorerConfig
@@ -61,6 +62,25 @@ def templates_dir() -> str:
     return str(importlib.resources.files("teelog.templates"))
 
 
+class IndexConverter(BaseConverter):
+    """``<index:name>``: an entry index or tree size in a path. Anything but ASCII digits
+    below 2^63 is a 400 that says so (Werkzeug's ``int`` converter takes Unicode digits, and a
+    value beyond 64 bits reached the database as a 500)."""
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> int:
+        from .store import PageError, parse_decimal
+
+        try:
+            return parse_decimal(value, "the index in the path")
+        except PageError as exc:
+            raise BadRequest(str(exc)) from None
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
+
+
 def create_app(
     data_dir: str | os.PathLike[str] | None = None,
     *,
@@ -89,6 +109,7 @@ def create_app(
         static_folder=str(Path(__file__).parent / "static"),
         static_url_path="/static",
     )
+    app.url_map.converters["index"] = IndexConverter
     app.config["MAX_CONTENT_LENGTH"] = settings.verify_max_bytes + 64 * 1024  # form overhead
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]

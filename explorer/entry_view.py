@@ -13,11 +13,12 @@ their ``0x`` and are lowercased (addresses compare case-insensitively, docs/entr
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from teelog.attestation.inputs import UntrustedJSONError, parse_json
 from teelog.attestation.measurements import SCALAR_FIELDS
 from teelog.attestation.verdict import STATUSES
 from teelog.entries.attestation import attestations_of, measurements_of
@@ -129,6 +130,11 @@ class EntryView:
     roles: list[RoleStatus] = field(default_factory=list)
 
     @property
+    def sha256(self) -> str:
+        """SHA-256 of the entry bytes (hex): names a malformed entry as surely as its index."""
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @property
     def text(self) -> str:
         """The raw bytes as text (lossless for UTF-8; replacement characters otherwise)."""
         return self.raw.decode("utf-8", errors="replace")
@@ -155,10 +161,10 @@ def _add_key(keys: list[tuple[str, str]], kind: str, value: Any) -> None:
 def parse_entry(index: int, raw: bytes) -> EntryView:
     """Parse one entry's bytes; never raises (see the module docstring)."""
     try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = parse_json(raw)
+    except UntrustedJSONError as exc:  # also deep nesting, huge integers, lone surrogates
         view = EntryView(index, raw, "malformed", None, summary="not valid JSON")
-        view.problems.append(f"not valid UTF-8 JSON: {exc}")
+        view.problems.append(f"not JSON teelog reads: {exc}")
         return view
     if not isinstance(doc, dict):
         view = EntryView(index, raw, "malformed", None, summary="not a JSON object")

@@ -237,6 +237,10 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "The parsed entry (docs/entries.md).",
             },
             "entry_b64": {"type": "string", "description": "The exact entry bytes, base64."},
+            "entry_sha256": {
+                "type": "string",
+                "description": "SHA-256 (hex) of the entry bytes; names a malformed entry.",
+            },
             "verdict": _ref("Verdict"),
             "attestation_index": {
                 "type": ["integer", "null"],

@@ -63,7 +63,7 @@ def entries() -> str:
     return render_template("entries.html", page=page, etype=etype, limit=limit)
 
 
-@bp.get("/entries/<int:index>")
+@bp.get("/entries/<index:index>")
 def entry(index: int) -> str:
     ex = views.ex()
     data = views.entry_view(ex, index, with_evidence=True)
@@ -115,16 +115,22 @@ def log_page() -> str:
     )
 
 
+def _verify_page(**context: Any) -> str:
+    """The verify page, which states its limits (``explorer.verifying.LIMITS``)."""
+    from .verifying import LIMITS
+
+    return render_template("verify.html", limits=LIMITS, **context)
+
+
 @bp.route("/verify", methods=["GET", "POST"])
 def verify() -> Any:
     ex = views.ex()
     if request.method == "GET":
-        return render_template("verify.html", result=None, error=None, text="")
+        return _verify_page(result=None, error=None, text="")
     wait = ex.verify_limiter.acquire(views.client_ip(ex))
     if wait > 0:
         return (
-            render_template(
-                "verify.html",
+            _verify_page(
                 result=None,
                 text="",
                 error=f"Too many verifications from your address; try again in {wait:.0f} s.",
@@ -138,24 +144,23 @@ def verify() -> Any:
     if pasted:
         data = request.form.get("text", "").encode("utf-8")
     if len(data) > ex.config.verify_max_bytes:
-        return render_template(
-            "verify.html",
+        return _verify_page(
             result=None,
             text="",
             error=f"Input is larger than {ex.config.verify_max_bytes} bytes.",
         ), 413
     if not data.strip():
-        return render_template(
-            "verify.html", result=None, text="", error="Paste or upload something to verify."
+        return _verify_page(
+            result=None, text="", error="Paste or upload something to verify."
         ), 400
     outcome = views.verify_input(data, request.form.get("kind", "auto"), request.form.get("at"))
     # Echo pasted text back for editing; an uploaded file (possibly binary) is not echoed.
     shown = data.decode("utf-8", "replace") if pasted and len(data) <= 200_000 else ""
-    status = 200 if outcome.error is None else 422
-    return render_template("verify.html", result=outcome, text=shown, error=outcome.error), status
+    status = 200 if outcome.error is None else 400
+    return _verify_page(result=outcome, text=shown, error=outcome.error), status
 
 
-@bp.get("/entries/<int:index>/raw")
+@bp.get("/entries/<index:index>/raw")
 def entry_raw(index: int) -> Response:
     """The entry's exact bytes (canonical JSON), for ``teelog verify`` and other tools."""
     t = views.tree(views.ex())

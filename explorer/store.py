@@ -36,14 +36,25 @@ class Page:
         return {"items": self.items, "next": self.next}
 
 
+MAX_INT64 = (1 << 63) - 1
+
+
+def parse_decimal(raw: str, name: str, what: str = "a non-negative integer") -> int:
+    """A non-negative integer from a path or query string: ASCII digits only (``int()``
+    would take "١٢", "1_000" or " 7"), at most 2^63 - 1 so that it fits the database's
+    BIGINT; else :class:`PageError` naming ``name``."""
+    if not (raw.isascii() and raw.isdigit()):
+        raise PageError(f"{name} must be {what} in ASCII digits, got {raw[:40]!r}")
+    if len(raw) > 19 or int(raw) > MAX_INT64:
+        raise PageError(f"{name} must be below 2^63, got {raw[:40]}{'…' if len(raw) > 40 else ''}")
+    return int(raw)
+
+
 def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT) -> int:
     """A page size from a query string: 1..MAX_LIMIT, else :class:`PageError`."""
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise PageError(f"limit must be an integer, got {raw[:40]!r}") from None
+    value = parse_decimal(raw, "limit", "an integer")
     if not 1 <= value <= MAX_LIMIT:
         raise PageError(f"limit must be between 1 and {MAX_LIMIT}, got {value}")
     return value
@@ -53,9 +64,7 @@ def parse_cursor(raw: str | None) -> int | None:
     """A cursor from a query string (a non-negative integer), else :class:`PageError`."""
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 19:
-        raise PageError(f"cursor must be a value of 'next' from a previous page, got {raw[:40]!r}")
-    return int(raw)
+    return parse_decimal(raw, "cursor", "a value of 'next' from a previous page")
 
 
 def _entry_json(row: Any) -> dict[str, Any]:

@@ -8,10 +8,10 @@ inclusion proof to the latest checkpoint: what the explorer shows is what the lo
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from flask import request
+from teelog.attestation.inputs import UntrustedJSONError, parse_json
 from teelog.attestation.receipt import VOUCHING_STATUSES, signer_key
 from teelog.attestation.verdict import STATUSES
 from teelog.entries.attestation import attestations_of, measurements_of
@@ -90,11 +90,11 @@ def verdict_of(ex: Explorer, doc: dict[str, Any]) -> dict[str, Any]:
     full = blob_bytes(ex, _blob_hex(blobs.get("verdict")))
     if full is not None:
         try:
-            parsed = json.loads(full)
+            parsed = parse_json(full)
             items = parsed.get("attestations") if isinstance(parsed, dict) else parsed
             if isinstance(items, list) and all(isinstance(a, dict) for a in items):
                 attestations = items
-        except (ValueError, UnicodeDecodeError):
+        except UntrustedJSONError:
             pass
     return {"status": doc.get("status"), "attestations": attestations}
 
@@ -222,9 +222,9 @@ def _evidence(
         found["report_error"] = "the report blob is not in this explorer's blob store"
     elif report_bytes is not None:
         try:
-            report = json.loads(report_bytes)
-        except (ValueError, UnicodeDecodeError) as exc:
-            found["report_error"] = f"the report blob is not JSON: {exc}"
+            report = parse_json(report_bytes)
+        except UntrustedJSONError as exc:
+            found["report_error"] = f"the report blob is not JSON teelog reads: {exc}"
     found["evidence"] = attestation_evidence(out["verdict"]["attestations"], report)
     verified_at = doc.get("verified_at") if isinstance(doc.get("verified_at"), str) else None
     found["collateral"] = []
@@ -252,6 +252,7 @@ def entry_json(ex: Explorer, index: int) -> dict[str, Any] | None:
         "problems": view.problems,
         "entry": view.doc,
         "entry_b64": data["verify_data"]["entry_b64"],
+        "entry_sha256": view.sha256,
         "changes": data["changes"],
         "links": {
             "page": f"/entries/{index}",
@@ -288,10 +289,12 @@ def proof_json(ex: Explorer, index: int, t: TreeView | None = None) -> dict[str,
 
 
 def _size(text: str, name: str, limit: int) -> int:
-    text = text.strip()
-    if not text.isdigit() or len(text) > 19:
-        raise InputError(f"{name} must be a tree size (a non-negative integer), got {text[:40]!r}")
-    value = int(text)
+    from .store import PageError, parse_decimal
+
+    try:
+        value = parse_decimal(text.strip(), name, "a tree size (a non-negative integer)")
+    except PageError as exc:
+        raise InputError(str(exc)) from None
     if value > limit:
         raise InputError(f"{name} = {value} is larger than the log ({limit})")
     return value

@@ -121,10 +121,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    import httpx
-
     from .audit import AuditError, AuditState, audit
     from .note import Ed25519Verifier, NoteError, parse_vkey
+    from .served import HttpLog, SourceError
 
     vkey_text = args.vkey
     if Path(vkey_text).is_file():
@@ -135,26 +134,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _fail(f"--vkey: {e}", 2)
     if not isinstance(key, Ed25519Verifier):
         return _fail("--vkey must be the log's Ed25519 (type 0x01) key", 2)
-    prefix = args.url.rstrip("/")
-    client = httpx.Client(timeout=args.timeout, follow_redirects=True)
-
-    def fetch(path: str) -> bytes:
-        r = client.get(f"{prefix}/{path}")
-        if r.status_code == 404:
-            raise FileNotFoundError(path)
-        if r.status_code != 200:
-            raise AuditError(f"GET {prefix}/{path}: HTTP {r.status_code}")
-        return r.content
-
+    served = HttpLog(args.url, timeout=args.timeout)  # follows no redirect
     try:
         state = AuditState.load(args.state) if args.state else None
-        report, new_state = audit(fetch, key, state)
+        report, new_state = audit(served.get, key, state)
     except AuditError as e:
         return _fail(f"FAILED: {e}")
-    except httpx.HTTPError as e:
-        return _fail(f"cannot reach {prefix}: {e}")
+    except SourceError as e:
+        return _fail(f"cannot reach the log at {args.url}: {e}")
     finally:
-        client.close()
+        served.close()
     for line in report.lines:
         print(line)
     if args.state:

@@ -164,7 +164,7 @@ class Ed25519Signer:
     """A type 0x01 signing key; ``skey`` is ``PRIVATE+KEY+<name>+<hex id>+base64(0x01||seed)``."""
 
     name: str
-    seed: bytes
+    seed: bytes = field(repr=False)  # the private key never shows in repr()
 
     @property
     def _private(self) -> Ed25519PrivateKey:

@@ -36,8 +36,12 @@ def alert_bytes(alert: dict[str, Any]) -> bytes:
 class WebhookSink:
     """POST each alert as ``application/json`` to ``url``; any 2xx answer accepts it."""
 
-    url: str
+    url: str  # often its own secret (in its path): kept out of repr()
     timeout: float = 10.0
+
+    def __repr__(self) -> str:
+        origin = httpx.URL(self.url)
+        return f"WebhookSink(url='{origin.scheme}://{origin.host}/…', timeout={self.timeout})"
 
     def deliver(self, alert: dict[str, Any]) -> None:
         try:

@@ -75,9 +75,10 @@ def run_monitor(args: argparse.Namespace) -> int:
     """Handler of ``teelog monitor``; exit 2 on unusable arguments or state."""
     import logging
 
+    from teelog.log.served import HttpLog
+
     from .alerts import AlertSink, ExecSink, StreamSink, WebhookSink
     from .follow import Monitor, MonitorError, reverify_with_teelog
-    from .source import HttpLog
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:

@@ -43,9 +43,9 @@ from teelog.log.audit import AuditError, check_checkpoint, extend
 from teelog.log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from teelog.log.fsio import write_durable
 from teelog.log.note import Ed25519Verifier, NoteError, parse_vkey
+from teelog.log.served import HttpLog, SourceError
 
 from .alerts import AlertSink, DeliveryError
-from .source import HttpLog, SourceError
 from .state import NodeView, evidence_dir, load_state, save_state
 
 logger = logging.getLogger("teelog.monitor")
@@ -73,13 +73,14 @@ def reverify_with_teelog(
     """Re-verify a report exactly as the collector did (``entries.verdict``), offline:
     only the logged collateral blobs are used, never a PCCS."""
     from teelog.attestation.collateral import Collateral, load_collateral
+    from teelog.attestation.inputs import UntrustedJSONError, parse_json
     from teelog.entries.verdict import verify_report_bytes
 
     docs = [load_collateral(blob) for blob in collateral]
     try:
-        doc: Any = json.loads(report)
-    except ValueError:
-        doc = report
+        doc: Any = parse_json(report)
+    except UntrustedJSONError:
+        doc = report  # the verifier says why it is not a report
     return verify_report_bytes(Collateral(docs), doc, nonce, at).attestations
 
 
@@ -184,12 +185,26 @@ class Monitor:
     # --- entries --------------------------------------------------------------------------------
 
     def _inspect(self, index: int, data: bytes, nodes: dict[str, NodeView]) -> list[dict[str, Any]]:
+        from teelog.attestation.inputs import UntrustedJSONError, parse_json
+
+        why = "the entry is not a JSON object with a type"
         try:
-            entry = json.loads(data)
-        except ValueError:
-            entry = None
+            entry = parse_json(data)
+        except UntrustedJSONError as exc:  # deep nesting, huge integers, lone surrogates...
+            entry, why = None, f"the entry is not JSON teelog reads: {exc}"
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
-            return [self._entry_event(index, "entry.malformed", "the entry is not a JSON object")]
+            # The log is append-only: the entry stays, so it is reported (index, hash, bytes)
+            # and the monitor goes on with the next one.
+            return [
+                self._entry_event(
+                    index,
+                    "entry.malformed",
+                    why,
+                    entry_sha256=hashlib.sha256(data).hexdigest(),
+                    entry_b64=base64.b64encode(data[:4096]).decode("ascii"),
+                    entry_size=len(data),
+                )
+            ]
         if entry["type"] == "receipt":
             return self._check_receipt(index, entry) if self.reverify is not None else []
         if entry["type"] != "attestation":
@@ -204,6 +219,8 @@ class Monitor:
 
     def _check_verdict(self, index: int, entry: dict[str, Any]) -> list[dict[str, Any]]:
         """Re-verify an attestation entry's verdict offline; an event if it does not match."""
+        from teelog.attestation.inputs import parse_json
+
         assert self.reverify is not None
         try:
             blobs = entry["blobs"]
@@ -211,7 +228,7 @@ class Monitor:
             collateral = [self.source.blob(h) for h in blobs.get("collateral") or []]
             logged = entry["attestations"]
             if blobs.get("verdict"):
-                logged = json.loads(self.source.blob(blobs["verdict"]))
+                logged = parse_json(self.source.blob(blobs["verdict"]))
             at = parse_rfc3339(entry["verified_at"])
         except (SourceError, KeyError, TypeError, ValueError, AttributeError) as exc:
             detail = f"cannot re-verify entry {index}: {exc}"

@@ -27,6 +27,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -158,8 +159,31 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(_MergeLeadingSlashes)],
         exception_handlers={NodeError: node_error, HTTPException: http_error},
     )
+
+
+_MAX_INT64 = (1 << 63) - 1
+
+
+class _MergeLeadingSlashes:
+    """ASGI middleware: ``//v1/...`` is answered as ``/v1/...``.
+
+    A published verifier joins a base URL ending in ``/`` with ``/v1/...``; only the leading
+    slashes are merged, the rest of the path is left as sent.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("//"):
+            scope = {**scope, "path": "/" + scope["path"].lstrip("/")}
+            raw = scope.get("raw_path")
+            if raw:
+                scope["raw_path"] = b"/" + raw.lstrip(b"/")
+        await self.app(scope, receive, send)
 
 
 def _signing_algo(request: Request) -> SigningAlgo:
@@ -176,10 +200,16 @@ def _int_param(request: Request, name: str, default: int, *, minimum: int) -> in
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise NodeError(400, f"{name} must be an integer, got {raw!r}", param=name) from None
+    digits = raw.removeprefix("-")
+    # ASCII digits only (int() would also take "١٢" or "1_000"), at most 64 bits, so that a
+    # cursor is one SQLite/PostgreSQL BIGINT and never a 500.
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+        raise NodeError(
+            400, f"{name} must be a decimal integer (ASCII digits), got {raw[:40]!r}", param=name
+        )
+    value = int(raw)
+    if value > _MAX_INT64:
+        raise NodeError(400, f"{name} must be below 2^63, got {raw[:40]}", param=name)
     if value < minimum:
         raise NodeError(400, f"{name} must be at least {minimum}, got {value}", param=name)
     return value

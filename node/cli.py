@@ -1,4 +1,5 @@
-"""``teelog node``: run the signing proxy in front of an OpenAI-compatible upstream."""
+"""``teelog node``: run the signing proxy in front of an OpenAI-compatible upstream; and
+``teelog model fetch``: load an encrypted model with a key released by a broker."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -123,3 +125,105 @@ def run_node(args: argparse.Namespace) -> int:
     finally:
         journal.close()
     return 0
+
+
+def register_model_fetch(model_commands: argparse._SubParsersAction) -> None:
+    """Add ``fetch`` to the ``teelog model`` group (which ``teelog.models.cli`` owns; the models
+    package imports nothing of ours, so the node's loader is added from here)."""
+    p = model_commands.add_parser(
+        "fetch",
+        help="attest to a key broker, receive the model key, decrypt the model into OUT",
+        description=(
+            "Speak the Trustee KBS protocol 0.4.0 to --broker with an ephemeral P-256 key and "
+            "evidence from --quote-provider, unwrap the released model key, decrypt --encrypted "
+            "into --out (all files or none) and, on dstack, measure the manifest digest into "
+            "RTMR3 as the runtime event teelog-model. Sample evidence (no TEE) is insecure and "
+            "reported so. Exit 0 loaded, 1 refused or a check failed, 2 unusable input."
+        ),
+    )
+    p.add_argument("--broker", required=True, metavar="URL", help="broker base URL")
+    p.add_argument("--resource", required=True, metavar="REPO/TYPE/TAG",
+                   help="the resource path of the model version's key")
+    p.add_argument("--encrypted", required=True, type=Path, metavar="DIR",
+                   help="the encrypted model (with manifest.json)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="new or empty directory for the plaintext (a tmpfs)")
+    p.add_argument("--quote-provider", choices=("configfs", "dstack", "sample"),
+                   help="evidence source (default: the dstack socket if present, else "
+                   "configfs-tsm; sample, no TEE, only when named)")
+    p.add_argument("--owner-vkey", type=Path, metavar="FILE",
+                   help="check the manifest's signature with the owner's Ed25519 key (PEM)")
+    p.add_argument("--dstack-socket", default="/var/run/dstack.sock",
+                   help="dstack guest agent socket (or http:// URL of a simulator)")
+    p.add_argument("--configfs-tsm", default="/sys/kernel/config/tsm/report",
+                   help="configfs-tsm report directory")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds per broker request (default 30)")
+    p.set_defaults(func=cmd_model_fetch)
+
+
+def cmd_model_fetch(args: argparse.Namespace) -> int:
+    """Handler of ``teelog model fetch``."""
+    import asyncio
+
+    from teelog.models import ModelInputError, read_owner_verify_key
+
+    from .dstack_agent import DstackAgent
+    from .model_fetch import FetchError, SampleEvidence, TdxEvidence, fetch_model
+    from .quote import ConfigfsTsmQuoteProvider, DstackQuoteProvider
+
+    def fail(message: str, code: int) -> int:
+        print(f"teelog model fetch: {message}", file=sys.stderr)
+        return code
+
+    kind = args.quote_provider
+    if kind is None:
+        if DstackQuoteProvider.available(args.dstack_socket):
+            kind = "dstack"
+        elif ConfigfsTsmQuoteProvider.available(args.configfs_tsm):
+            kind = "configfs"
+        else:
+            return fail(f"no TEE found (no dstack socket at {args.dstack_socket}, no "
+                        f"configfs-tsm at {args.configfs_tsm}); name --quote-provider "
+                        f"(sample for development without a TEE)", 2)
+
+    async def run() -> int:
+        agent = DstackAgent(args.dstack_socket) if kind == "dstack" else None
+        if agent is not None:
+            evidence = TdxEvidence(DstackQuoteProvider(agent))
+        elif kind == "configfs":
+            evidence = TdxEvidence(ConfigfsTsmQuoteProvider(args.configfs_tsm))
+        else:
+            evidence = SampleEvidence()
+        try:
+            vkey = read_owner_verify_key(args.owner_vkey) if args.owner_vkey else None
+            result = await fetch_model(args.broker, args.resource, args.encrypted, args.out,
+                                       evidence, owner_vkey=vkey, measure_with=agent,
+                                       timeout=args.timeout)
+        except ModelInputError as exc:
+            return fail(str(exc), 2)
+        except FetchError as exc:
+            return fail(str(exc), 1)
+        except OSError as exc:  # e.g. --out not writable: decrypt_model wrote nothing
+            return fail(f"{exc.filename}: {exc.strerror}; nothing was written", 2)
+        finally:
+            if agent is not None:
+                await agent.aclose()
+        m = result.manifest
+        print(f"model           {m.model}")
+        print(f"version         {m.version}")
+        print(f"files           {len(m.files)} into {args.out}")
+        print(f"manifest digest {result.digest}")
+        print(f"signature       {result.signature}")
+        print(f"release         log entry {result.entry_index} "
+              f"(checkpoint size {result.checkpoint_size})")
+        if result.insecure:
+            print("evidence        INSECURE: sample evidence, no TEE; the broker released under "
+                  "allow_insecure_sample and this release proves nothing about this machine")
+        else:
+            print(f"evidence        {result.tee} quote from {result.evidence_source}, accepted by "
+                  f"the broker's policy")
+        print(f"measurement     {result.measurement}")
+        return 0
+
+    return asyncio.run(run())

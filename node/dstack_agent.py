@@ -9,6 +9,10 @@ Endpoints and JSON (https://github.com/Dstack-TEE/dstack/blob/master/sdk/curl/ap
   mr_aggregated, os_image_hash, key_provider_info, compose_hash, vm_config, …}``
 - ``/GetKey {"path", "purpose"}`` → ``{key: hex (32-byte secp256k1 secret), signature_chain}``;
   the key is derived from the app's key in the TEE, so it is stable per app and path.
+- ``/EmitEvent {"event": name, "payload": hex}`` → ``{}``: the agent extends RTMR3 with
+  ``SHA-384(le32(0x08000001) ‖ ":" ‖ name ‖ ":" ‖ payload)`` (replayed by
+  ``teelog.attestation.eventlog``) and appends the event to the runtime
+  event log that later ``GetQuote`` answers carry (dstack ``guest-agent`` ``emit_event``).
 
 Errors are ``{"error": "…"}`` with HTTP 400/500. The socket is ``/var/run/dstack.sock`` in a
 CVM; an ``http(s)://`` endpoint is accepted too (as the dstack SDK does, for a simulator).
@@ -106,6 +110,12 @@ class DstackAgent:
         if len(key) != 32:
             raise DstackError(f"dstack GetKey returned a {len(key)}-byte key, expected 32")
         return key
+
+    async def emit_event(self, event: str, payload: bytes) -> None:
+        """Extend RTMR3 with a runtime event ``event`` carrying ``payload`` (``EmitEvent``)."""
+        if not event:
+            raise ValueError("a runtime event needs a name")
+        await self.call("EmitEvent", {"event": event, "payload": payload.hex()})
 
     async def aclose(self) -> None:
         if self._client is not None:

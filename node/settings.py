@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,8 +17,9 @@ class NodeSettings:
     """
 
     upstream: str
-    token: str | None = None
-    upstream_token: str | None = None
+    # Secrets stay out of repr() (logs, tracebacks, debuggers show it).
+    token: str | None = field(default=None, repr=False)
+    upstream_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 4 * 1024 * 1024
     connect_timeout: float = 5.0
     read_timeout: float = 600.0

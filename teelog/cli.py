@@ -21,12 +21,16 @@ _COMMAND_MODULES = (
     "teelog.explorer.cli",  # serve
     "teelog.monitor.cli",  # monitor
     "teelog.log.cli",  # log init|vkey|append|prove|verify
-    "teelog.attestation.cli",  # verify
+    "teelog.verify_cli",  # verify
     "teelog.node.cli",  # node
     "teelog.collector.cli",  # collect, import
     "teelog.models.cli",  # model encrypt|decrypt|verify
     "teelog.broker.cli",  # broker
 )
+
+# Subcommands added to another package's group: (group, module, function). ``model fetch`` is
+# the node's (it needs quote providers), while ``teelog.models`` imports nothing of ours.
+_GROUP_EXTENSIONS = (("model", "teelog.node.cli", "register_model_fetch"),)
 
 
 # The exit status of every command, shown at the end of its --help (issue 9 §6). argparse
@@ -92,6 +96,12 @@ EXIT_STATUS: dict[str, tuple[tuple[int, str], ...]] = {
         (1, "a check failed (a signature, digest, size, missing or unlisted file)"),
         (2, "unusable input (arguments, a missing or malformed manifest)"),
     ),
+    "model fetch": (
+        (0, "the key was released, the model decrypted into --out and measured where possible"),
+        (1, "the broker refused, or the JWE, the signature, the decryption or the measurement "
+         "failed; nothing was left in --out"),
+        (2, "unusable input (arguments, a missing manifest, a non-empty --out, no TEE found)"),
+    ),
     "broker": (
         (0, "stopped"),
         (2, "unusable configuration, key file, policy or log (the message names the key)"),
@@ -136,6 +146,14 @@ def _document_exits(parser: argparse.ArgumentParser, command: str) -> None:
                 _document_exits(child, name if command == "teelog" else f"{command} {name}")
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    """The subcommand action of a command group (``teelog model``'s ``COMMAND``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise ValueError(f"{parser.prog} has no subcommands")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every package's subcommands registered."""
     parser = argparse.ArgumentParser(
@@ -146,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for group, module, function in _GROUP_EXTENSIONS:
+        getattr(importlib.import_module(module), function)(_subcommands(sub.choices[group]))
     _document_exits(parser, "teelog")
     return parser
 

@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "explorer": {"attestation", "log", "entries", "templates"},
     "monitor": {"attestation", "log", "entries"},
     "collector": {"attestation", "log", "entries"},
-    "node": {"attestation"},
+    "node": {"attestation", "models"},
     "models": set(),
     "broker": {"attestation", "entries", "log", "models"},
 }

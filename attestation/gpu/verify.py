@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..measurements import GpuMeasurement
-from ..verdict import Check, Status, status_of
+from ..verdict import Check, Status, malformed_evidence, status_of
 from . import certs, nras, rim
 from .errors import GpuEvidenceError
 from .payload import GpuEvidence, NvidiaPayload, decode_nvidia_payload
@@ -315,25 +315,44 @@ def _verify_one(
     try:
         report = parse_attestation_report(ev.report)
         leaf, *_ = [certs.load_certificate(der) for der in ev.certificates]
+        device = _device(ev, report, leaf)
     except SpdmError as exc:
         checks.append(Check(f"gpu.evidence[{i}]", "fail", f"report unreadable: {exc}"))
         return
     except GpuEvidenceError as exc:
         checks.append(Check(f"gpu.evidence[{i}]", "fail", f"certificate unreadable: {exc}"))
         return
-    result.devices.append(_device(ev, report, leaf))
-    checks.append(_check_evidence(f"gpu.evidence[{i}]", ev, report, leaf, seen))
-    chained = certs.verify_device_chain(ev.certificates, at)
-    checks.append(Check(f"gpu.chain[{i}]", "pass" if chained.ok else "fail", chained.detail))
-    checks.append(_check_fwid(f"gpu.fwid[{i}]", report, leaf))
-    checks.append(_check_nonce(f"gpu.nonce[{i}]", ev, report, payload, expected_nonce))
-    name = f"gpu.rim[{i}]"
-    if rims is None:
-        checks.append(Check(name, "skip", "no reference files (RIMs) given", required=False))
-    elif rims.error is not None:
-        checks.append(Check(name, "fail", rims.error))
-    else:
-        checks.append(_check_rim(name, report, _chip(leaf) or "", rims))
+    except Exception as exc:  # e.g. a certificate with a bad X.509 version field
+        checks.append(malformed_evidence(f"gpu.evidence[{i}]", exc))
+        return
+    result.devices.append(device)
+
+    def chain() -> Check:
+        chained = certs.verify_device_chain(ev.certificates, at)
+        return Check(f"gpu.chain[{i}]", "pass" if chained.ok else "fail", chained.detail)
+
+    def rim_check() -> Check:
+        name = f"gpu.rim[{i}]"
+        if rims is None:
+            return Check(name, "skip", "no reference files (RIMs) given", required=False)
+        if rims.error is not None:
+            return Check(name, "fail", rims.error)
+        return _check_rim(name, report, _chip(leaf) or "", rims)
+
+    # Each check runs on its own: evidence that makes one raise fails that check only.
+    for name, run in (
+        (f"gpu.evidence[{i}]",
+         lambda: _check_evidence(f"gpu.evidence[{i}]", ev, report, leaf, seen)),
+        (f"gpu.chain[{i}]", chain),
+        (f"gpu.fwid[{i}]", lambda: _check_fwid(f"gpu.fwid[{i}]", report, leaf)),
+        (f"gpu.nonce[{i}]",
+         lambda: _check_nonce(f"gpu.nonce[{i}]", ev, report, payload, expected_nonce)),
+        (f"gpu.rim[{i}]", rim_check),
+    ):
+        try:
+            checks.append(run())
+        except Exception as exc:
+            checks.append(malformed_evidence(name, exc))
 
 
 def _nras_check(
@@ -388,6 +407,9 @@ def verify_gpu_evidence(
     except GpuEvidenceError as exc:
         result.checks.append(Check("gpu.evidence", "fail", f"nvidia_payload unreadable: {exc}"))
         return result
+    except Exception as exc:
+        result.checks.append(malformed_evidence("gpu.evidence", exc))
+        return result
     result.payload = decoded
     rims = _RimContext(Path(rim_dir), at) if rim_dir is not None else None
     seen: dict[bytes, int] = {}
@@ -398,8 +420,8 @@ def verify_gpu_evidence(
             result.checks.append(Check(f"gpu.evidence[{i}]", "fail", rejected[i]))
         else:
             _verify_one(evidence[i], decoded, expected_nonce, at, rims, seen, result)
-    result.checks.append(
-        _nras_check(
+    try:
+        nras_check = _nras_check(
             nras,
             jwks,
             at=at,
@@ -407,5 +429,7 @@ def verify_gpu_evidence(
             gpu_count=len(decoded.evidence) + len(decoded.rejected),
             ueids={d.ueid for d in result.devices if d.ueid is not None},
         )
-    )
+    except Exception as exc:
+        nras_check = malformed_evidence("gpu.nras", exc)
+    result.checks.append(nras_check)
     return result

@@ -7,7 +7,8 @@ import json
 
 import pytest
 from attestation_data import NEAR_BUNDLE, NEAR_NONCE, REPORTS, TDX
-from teelog.attestation.cli import register
+
+from teelog.verify_cli import register
 
 V4 = str(TDX / "dcapqvl_tdx_v4_uptodate.quote.bin")
 V4_COLL = str(TDX / "dcapqvl_tdx_v4_uptodate.collateral.json")

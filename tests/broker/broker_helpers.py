@@ -12,8 +12,8 @@ from typing import Any
 
 from jwcrypto import jwk
 from starlette.testclient import TestClient
+from teelog.attestation.kbs_binding import expected_report_data
 from teelog.broker.app import create_app
-from teelog.broker.binding import expected_report_data
 from teelog.broker.config import parse_config
 from teelog.broker.service import Broker
 from teelog.log import Log

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from collector_fakes import (
+    DATA,
     chutes_report_from_near,
     near_bundle_bytes,
     vllm_proxy_report_from_near,
@@ -22,7 +23,6 @@ from teelog.collector.clients import (
     ReceiptsClient,
     ReportClient,
     ResponseTooLarge,
-    detect_format,
 )
 from teelog.collector.config import NodeConfig
 
@@ -65,9 +65,29 @@ def test_format_mismatch_is_garbage(fake_node):
         _client(node.url, format="vllm-proxy").fetch_report(NONCE)
 
 
-def test_detect_format_rejects_other_json():
-    assert detect_format({"error": "x"}) is None
-    assert detect_format([1, 2]) is None
+def test_a_bare_dstack_getquote_answer_is_fetched_as_vllm_proxy_like_the_verifier_reads_it(
+    fake_node,
+):
+    body = (DATA / "reports" / "vllmproxy_sample_dstack_getquote.json").read_bytes()
+    node = fake_node()
+    node.serve("/v1/attestation/report", body)
+    report = _client(node.url, format="auto").fetch_report(NONCE)
+    assert report.format == "vllm-proxy"
+    assert report.raw == body
+
+
+def test_json_that_is_no_report_is_garbage(fake_node):
+    node = fake_node()
+    node.serve("/v1/attestation/report", b'{"error": "x"}')
+    with pytest.raises(NodeGarbage, match="not an attestation report"):
+        _client(node.url, format="auto").fetch_report(NONCE)
+
+
+def test_a_report_nested_too_deep_is_garbage_not_a_crash(fake_node):
+    node = fake_node()
+    node.serve("/v1/attestation/report", b"[" * 5000 + b"]" * 5000)
+    with pytest.raises(NodeGarbage, match="nested 5000 levels deep"):
+        _client(node.url, format="auto").fetch_report(NONCE)
 
 
 def test_bearer_token_comes_from_the_environment(fake_node, monkeypatch):
@@ -214,7 +234,8 @@ def test_receipts_page_is_read_and_checked(fake_node):
     ("items", "match"),
     [
         ([_item(2), _item(1)], "seq does not increase"),
-        ([_item(1, seq="1")], "seq is not a positive integer"),
+        ([_item(1, seq="1")], "seq is not a positive 64-bit integer"),
+        ([_item(1, seq=1 << 63)], "seq is not a positive 64-bit integer"),
         ([_item(1, chat_id="x" * 1000)], "chat_id is not a string"),
         ([_item(1, ecdsa={"signing_address": 5})], "ecdsa is not"),
         ([{k: v for k, v in _item(1).items() if k != "text"}], "lacks 'text'"),

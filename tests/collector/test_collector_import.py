@@ -102,6 +102,18 @@ def test_import_refuses_a_file_that_is_not_a_report_and_appends_nothing(
     assert Log.open(data_dir).checkpoint().size == 0
 
 
+def test_import_names_what_a_file_is_when_it_is_another_kind_of_input(data_dir, tmp_path, capsys):
+    gpu = NEAR_BUNDLE.parent / "model0_nvidia_payload.json"
+    code = main(["import", "--data", str(data_dir), str(gpu)])
+    assert code == 2
+    assert "a gpu, not an attestation report" in capsys.readouterr().err
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 3000 + b"]" * 3000)
+    assert main(["import", "--data", str(data_dir), str(deep)]) == 2
+    assert "nested 3000 levels deep" in capsys.readouterr().err
+    assert Log.open(data_dir).checkpoint().size == 0
+
+
 def test_import_reports_bad_times_and_nonces(data_dir, capsys):
     assert main(["import", "--data", str(data_dir), str(NEAR_BUNDLE), "--at", "soon"]) == 2
     assert "not an RFC 3339 time" in capsys.readouterr().err

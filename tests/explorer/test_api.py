@@ -180,7 +180,7 @@ def test_openapi_document_validates_and_describes_every_route(app, client):
     validate(doc)
     assert doc["openapi"].startswith("3.1")
     routes = {
-        str(rule).replace("<int:", "{").replace("<path:", "{").replace("<", "{").replace(">", "}")
+        str(rule).replace("<index:", "{").replace("<path:", "{").replace("<", "{").replace(">", "}")
         for rule in app.url_map.iter_rules()
         if str(rule).startswith("/api/v1/")
     }

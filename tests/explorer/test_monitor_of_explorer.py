@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from teelog.log.served import HttpLog
 from teelog.monitor.follow import Monitor, reverify_with_teelog
-from teelog.monitor.source import HttpLog
 from werkzeug.serving import make_server
 
 

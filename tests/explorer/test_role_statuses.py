@@ -11,6 +11,7 @@ import re
 
 from explorer_fixtures import NODE, append_raw
 from teelog.explorer.entry_view import parse_entry, status_reason
+from teelog.explorer.templating import status_class
 
 
 def _roles(built) -> dict[str, dict]:
@@ -34,8 +35,9 @@ def test_lists_show_each_role_with_its_status_and_the_reason_for_what_did_not_ve
     for url in ("/", "/nodes", "/entries", f"/search?q={NODE}"):
         html = client.get(url).get_data(as_text=True)
         shown = re.sub(r"\s+", " ", html)
-        assert re.search(r'<span class="role">gateway</span><span class="badge bad">'
-                         + gateway["status"], shown), url
+        gateway_badge = (f'<span class="role">gateway</span><span class="badge '
+                         f'{status_class(gateway["status"])}">{gateway["status"]}</span>')
+        assert gateway_badge in shown, url
         assert '<span class="role">model</span><span class="badge ok">verified</span>' in shown
         assert f"<li>gateway: {reason[:60]}" in shown, url
         assert "<li>model:" not in shown, url  # nothing to explain for what verified

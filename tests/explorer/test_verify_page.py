@@ -95,8 +95,9 @@ def test_a_bare_quote_without_collateral_for_its_time_says_why_next_to_its_statu
 def test_rejects_garbage_with_a_clear_message(built):
     client = _app(built).test_client()
     resp = client.post("/verify", data={"text": '{"hello": 1}', "kind": "report"})
-    assert resp.status_code == 422
-    assert "not a report teelog can read" in resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "not an input teelog can read" in resp.get_data(as_text=True)
+    assert "keys: hello" in resp.get_data(as_text=True)
     assert client.post("/verify", data={"text": "  "}).status_code == 400
     bad_time = client.post("/verify", data={"text": "00", "at": "yesterday"})
     assert "is not RFC 3339" in bad_time.get_data(as_text=True)

@@ -129,3 +129,26 @@ def test_verify_rejects_bad_keys_and_reports_an_unreachable_server(capsys):
     bad = vkey[:-2] + ("A=" if vkey[-2] != "A" else "B=")
     code, _, err = run(capsys, "log", "verify", "--url", "http://127.0.0.1:9/log", "--vkey", bad)
     assert code == 2 and "--vkey" in err
+
+
+def test_verify_does_not_follow_a_redirect_away_from_the_audited_log(served, capsys):
+    log, url = served
+    log.append_many([b"entry %d" % i for i in range(3)])
+    elsewhere = Flask("elsewhere")
+
+    @elsewhere.get("/log/<path:rest>")
+    def moved(rest: str):
+        return "", 302, {"Location": f"{url}/{rest}"}
+
+    server = make_server("127.0.0.1", 0, elsewhere, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        code, out, err = run(
+            capsys, "log", "verify", "--url", f"http://127.0.0.1:{server.server_port}/log",
+            "--vkey", log.vkey,
+        )
+    finally:
+        server.shutdown()
+    assert code == 1 and "OK" not in out
+    assert "HTTP 302 redirect to" in err and "not followed" in err

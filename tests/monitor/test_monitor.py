@@ -25,10 +25,10 @@ from teelog.entries.encoding import canonical
 from teelog.log.checkpoint import Checkpoint
 from teelog.log.merkle import leaf_hash
 from teelog.log.note import Ed25519Signer
+from teelog.log.served import HttpLog
 from teelog.log.tiles import BundleBuilder, TileBuilder, encode_bundle
 from teelog.monitor.alerts import DeliveryError, ExecSink, WebhookSink
 from teelog.monitor.follow import Monitor, MonitorError
-from teelog.monitor.source import HttpLog
 from teelog.monitor.state import StateError, evidence_dir, load_state
 
 REPO = Path(__file__).resolve().parents[2]

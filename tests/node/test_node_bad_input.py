@@ -136,3 +136,29 @@ def test_bad_feed_cursor_is_400(node, params, param):
 
 def test_unknown_route_is_an_openai_shaped_404(node):
     _error(httpx.get(f"{node.url}/v1/nothing-here"), 404)
+
+
+@pytest.mark.parametrize(
+    ("after", "message"),
+    [
+        ("\u0661\u0662", "decimal integer (ASCII digits)"),
+        ("1_000", "decimal integer (ASCII digits)"),
+        ("18446744073709551616", "decimal integer (ASCII digits)"),
+        ("9223372036854775808", "below 2^63"),
+        ("1" * 5000, "decimal integer (ASCII digits)"),
+        ("-1", "at least 0"),
+    ],
+)
+def test_receipts_cursor_that_is_no_64_bit_decimal_is_400(node, after, message):
+    r = httpx.get(f"{node.url}/v1/receipts", params={"after": after})
+    error = _error(r, 400)
+    assert message in error["message"] and error["param"] == "after"
+
+
+def test_a_doubled_leading_slash_is_answered_as_the_path(node):
+    single = httpx.get(f"{node.url}/v1/receipts")
+    double = httpx.get(f"{node.url}//v1/receipts")
+    assert double.status_code == single.status_code == 200
+    assert double.json()["node_instance"] == single.json()["node_instance"]
+    report = httpx.get(f"{node.url}//v1/attestation/report", params={"nonce": "ab" * 32})
+    assert report.status_code == 200 and report.json()["request_nonce"] == "ab" * 32

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 from teelog.node import cli
+from teelog.node.cli import cmd_model_fetch
+
+from teelog.cli import build_parser
 
 NODE = Path(__file__).resolve().parents[2] / "node"
 REPO = NODE.parent
@@ -39,6 +42,21 @@ def test_signer_command_is_a_valid_teelog_node_invocation_for_a_dstack_cvm(compo
     assert "/var/run/dstack.sock:/var/run/dstack.sock" in signer["volumes"]
     assert "journal:/data" in signer["volumes"]  # the journal outlives the container
     assert args.journal.startswith("/data/")
+
+
+def test_vllm_serves_the_model_that_the_init_step_fetched_into_a_tmpfs(compose):
+    services = compose["services"]
+    command = services["model-fetch"]["command"]
+    assert command[:3] == ["teelog", "model", "fetch"]
+    args = build_parser().parse_args(command[1:])
+    assert args.func is cmd_model_fetch and args.quote_provider == "dstack"
+    assert "/var/run/dstack.sock:/var/run/dstack.sock" in services["model-fetch"]["volumes"]
+    assert f"model-plain:{args.out}" in services["model-fetch"]["volumes"]
+    assert compose["volumes"]["model-plain"]["driver_opts"]["type"] == "tmpfs"
+    vllm = services["vllm"]
+    assert vllm["command"][:3] == ["vllm", "serve", str(args.out)]
+    assert f"model-plain:{args.out}:ro" in vllm["volumes"]
+    assert vllm["depends_on"]["model-fetch"] == {"condition": "service_completed_successfully"}
 
 
 def test_only_the_signer_is_published_and_both_services_reserve_gpus(compose):

@@ -6,8 +6,9 @@ It behaves like the dstack simulator (``Dstack-TEE/dstack`` tag v0.5.3, ``sdk/si
 with its report_data field overwritten by the caller's 64 bytes (so the quote's signature no
 longer verifies), plus the recorded event log; ``Info`` returns a recorded real ``Info`` answer
 with ``tcb_info`` as a JSON string, as the agent sends it; ``GetKey`` derives a stable 32-byte
-key from the path (the simulator derives from a fixed key too). Errors are ``{"error": …}``
-with HTTP 400/500, like the agent.
+key from the path (the simulator derives from a fixed key too); ``EmitEvent`` records the
+event in :attr:`events` (the simulator's is a no-op; the real agent extends RTMR3). Errors
+are ``{"error": …}`` with HTTP 400/500, like the agent.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class FakeDstackAgent:
         self.key_seed = key_seed
         self.fail: str | None = None  # set to make every call answer HTTP 500 with this error
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[tuple[str, bytes]] = []  # EmitEvent calls: (event name, payload)
         self._server: socketserver.UnixStreamServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -99,6 +101,15 @@ class FakeDstackAgent:
         if method == "GetKey":
             path = body.get("path", "")
             return 200, {"key": self.derived_key(path).hex(), "signature_chain": []}
+        if method == "EmitEvent":
+            event, payload = body.get("event"), body.get("payload", "")
+            if not isinstance(event, str) or not event:
+                return 400, {"error": "event name is required"}
+            try:
+                self.events.append((event, bytes.fromhex(payload)))
+            except (TypeError, ValueError):
+                return 400, {"error": "Invalid payload: not hex"}
+            return 200, {}
         return 404, {"error": f"unknown method {method}"}
 
     def __enter__(self) -> FakeDstackAgent:

@@ -1,8 +1,10 @@
 """Reading a served log over HTTP: the C2SP tlog-tiles read API plus teelog's blob store.
 
 Tiles and bundles are decoded by ``teelog.log.tiles.TileReader``; this module only fetches.
-Everything read here is untrusted: the monitor checks the checkpoint signature, recomputes the
-tree from the entries, and hashes every blob against the name it was fetched by.
+Everything read here is untrusted: its readers (``teelog log verify``, the monitor) check the
+checkpoint signature, recompute the tree from the entries, and hash every blob against the name
+it was fetched by. Redirects are never followed: one could send the audit to another log that
+is consistent with itself, and the audit would then vouch for the wrong URL.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import hashlib
 from collections.abc import Iterator
 
 import httpx
-from teelog.log.audit import tree_entries
-from teelog.log.tiles import TileError, TileReader
+
+from .audit import tree_entries
+from .tiles import TileError, TileReader
 
 MAX_CHECKPOINT_BYTES = 1 << 20
 
@@ -44,6 +47,12 @@ class HttpLog:
             raise SourceError(f"GET {self.url}{path}: {exc}") from exc
         if response.status_code == 404:
             raise FileNotFoundError(path)
+        if response.is_redirect:  # never followed: it could lead away from the audited log
+            where = response.headers.get("location", "")[:200]
+            raise SourceError(
+                f"GET {self.url}{path}: HTTP {response.status_code} redirect to {where!r} "
+                "not followed (the audited log is the one at the URL given)"
+            )
         if response.status_code != 200:
             raise SourceError(f"GET {self.url}{path}: HTTP {response.status_code}")
         if limit is not None and len(response.content) > limit:

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import rfc8785
-from teelog.broker.binding import binding_check, expected_gpu_nonce, expected_report_data
+from teelog.attestation.kbs_binding import binding_check, expected_gpu_nonce, expected_report_data
 
 # Our own vector (research/key-release.md §1.2): a CPU-only TDX guest.
 NONCE = "2bDDAMhW8bAgH7WNH1pzCsUlKSCefH7wS6m6Lg6N8s0="

@@ -1,4 +1,6 @@
-"""Runtime-data binding: how the evidence commits to the challenge nonce and the tee-pubkey.
+"""Trustee KBS runtime-data binding: how the evidence commits to the challenge nonce and the
+tee-pubkey. One home for both sides: the broker checks it (``teelog.broker.evidence``), the
+node produces it (``teelog.node.model_fetch``).
 
 Trustee's rule (guest-components ``kbs_protocol`` rcar_client.rs, attester ``tdx/mod.rs``; kbs
 ``attestation/backend.rs``; research/key-release.md §1.2), with SHA-384, the default hash:
@@ -7,7 +9,7 @@ Trustee's rule (guest-components ``kbs_protocol`` rcar_client.rs, attester ``tdx
   "tee-pubkey": <JWK>})) ‖ 16 zero bytes``, compared over all 64 bytes (JCS = RFC 8785);
 - the GPU (SPDM) nonce is the first 32 bytes of ``SHA-384(JCS({"nonce", "tee-pubkey"}))``.
 
-The JSON is rebuilt from the fields received and the broker's own session nonce, so a swapped
+The broker rebuilds the JSON from the fields received and its own session nonce, so a swapped
 key, a changed ``additional-evidence`` string, another nonce or non-zero padding all fail.
 """
 
@@ -17,7 +19,8 @@ import hashlib
 from typing import Any
 
 import rfc8785
-from teelog.attestation import Check
+
+from .verdict import Check
 
 REPORT_DATA_BYTES = 64
 GPU_NONCE_BYTES = 32
