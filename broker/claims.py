@@ -23,23 +23,6 @@ from typing import Any
 
 from teelog.attestation import Check
 
-CLAIMS = (
-    "tee",
-    "tdx.mrtd",
-    "tdx.rtmr0",
-    "tdx.rtmr1",
-    "tdx.rtmr2",
-    "tdx.rtmr3",
-    "tdx.mr_config_id",
-    "compose_hash",
-    "os_image_hash",
-    "app_id",
-    "tcb_status",
-    "debug",
-    "gpu.count",
-    "gpu.driver",
-    "gpu.vbios",
-)
 _GPU_CHECK = re.compile(r"\Agpu\.(\w+)\[(\d+)\]\Z")
 _MUST_PASS = ("evidence", "chain", "nonce")
 

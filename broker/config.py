@@ -20,8 +20,9 @@
     policy = "policies/llama3-70b-v3.json"
 
 Relative paths are against the file's directory. Every error names its key
-(``resources[1].key: …``, 0-based), with the collector's TOML reader and ``[collateral]``
-table (the same options as ``teelog verify``).
+(``resources[1].key: …``, 0-based): the file is read with ``attestation.config_table`` and its
+``[collateral]`` table with ``attestation.collateral_config`` (the same options as ``teelog
+verify``), as the collector's is.
 """
 
 from __future__ import annotations
@@ -32,13 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from teelog.collector.config import (
-    CollateralConfig,
-    ConfigError,
-    _collateral,
-    _Table,
-    parse_duration,
-)
+from teelog.attestation.collateral_config import CollateralConfig, parse_collateral
+from teelog.attestation.config_table import ConfigError, Table, parse_duration
 from teelog.models import ModelInputError, key_id, manifest_digest, parse_manifest, read_key_file
 
 from .errors import KbsError
@@ -96,7 +92,7 @@ def read_private_key_file(path: Path, key: str) -> bytes:
 
 
 def _resource(data: Any, where: str, base: Path) -> Resource:
-    t = _Table(data, where)
+    t = Table(data, where)
     path = t.string("path", required=True)
     try:
         parse_resource_path(path)
@@ -134,11 +130,11 @@ def _resource(data: Any, where: str, base: Path) -> Resource:
 
 
 def parse_config(data: dict[str, Any], *, base: Path) -> BrokerConfig:
-    top = _Table(data, "")
-    log = _Table(top.get("log", {}), "log")
+    top = Table(data, "")
+    log = Table(top.get("log", {}), "log")
     data_dir = log.string("data", required=True)
     log.finish()
-    broker = _Table(top.get("broker", {}), "broker")
+    broker = Table(top.get("broker", {}), "broker")
     name = broker.string("name", DEFAULT_NAME)
     ttl = broker.get("token_ttl")
     token_ttl = DEFAULT_TOKEN_TTL if ttl is None else parse_duration(ttl, "broker.token_ttl")
@@ -147,7 +143,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> BrokerConfig:
     rim_dir = (base / rim).expanduser() if rim else None
     if rim_dir is not None and not rim_dir.is_dir():
         raise ConfigError("broker.rim_dir", f"not a directory: {rim_dir}")
-    collateral = _collateral(top.get("collateral", {}), base)
+    collateral = parse_collateral(top.get("collateral", {}), base)
     raw = top.get("resources", [])
     if not isinstance(raw, list):
         raise ConfigError("resources", "expected an array of tables ([[resources]])")

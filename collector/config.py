@@ -23,9 +23,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-from teelog.attestation import times
+from teelog.attestation.collateral_config import CollateralConfig, parse_collateral
+from teelog.attestation.config_table import ConfigError, Table, http_url
 
 ReportFormat = Literal["auto", "vllm-proxy", "near-gateway", "redpill-chutes"]
 REPORT_FORMATS: tuple[str, ...] = ("auto", "vllm-proxy", "near-gateway", "redpill-chutes")
@@ -42,14 +42,6 @@ _UNIT_BYTES = {
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 2**20  # the NEAR AI bundle is ~240 KB; 8-GPU Redpill ~1 MB
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_INTERVAL = 60.0
-
-
-class ConfigError(ValueError):
-    """The configuration is unusable; the message starts with the offending key."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +65,6 @@ class NodeConfig:
     def token(self) -> str | None:
         """The bearer token, read from the environment when needed (never stored)."""
         return os.environ.get(self.token_env) if self.token_env else None
-
-
-@dataclass(frozen=True, slots=True)
-class CollateralConfig:
-    """Where Intel collateral comes from: local files (by FMSPC) and/or a PCCS/PCS URL + cache."""
-
-    pccs_url: str | None = None
-    cache_dir: Path | None = None
-    files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +105,6 @@ class CollectorConfig:
         raise KeyError(name)
 
 
-def parse_duration(value: Any, key: str) -> float:
-    """A config duration (``attestation.times.parse_duration``: ``"5s"``, ``"2m"``, ``"1.5h"``,
-    ``"250ms"`` or a positive number of seconds) → seconds; :class:`ConfigError` naming ``key``."""
-    try:
-        return times.parse_duration(value)
-    except times.TimeFormatError as exc:
-        raise ConfigError(key, str(exc)) from None
-
-
 def parse_size(value: Any, key: str) -> int:
     """``"16MiB"``, ``"64KB"`` or a positive integer number of bytes → bytes."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -144,70 +118,7 @@ def parse_size(value: Any, key: str) -> int:
     return size
 
 
-def _http_url(value: Any, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(key, f"expected a URL string, got {value!r}")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, f"expected an http:// or https:// URL, got {value!r}")
-    if parts.username or parts.password:
-        raise ConfigError(key, "credentials do not belong in the URL; use token_env / secret_env")
-    return value.rstrip("/")
-
-
-class _Table:
-    """A TOML table being read: typed getters that name the key, and a check for unknown keys."""
-
-    def __init__(self, data: Any, key: str) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(key, f"expected a table, got {type(data).__name__}")
-        self.data = data
-        self.key = key
-        self.used: set[str] = set()
-
-    def path(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
-
-    def get(self, name: str, default: Any = None) -> Any:
-        self.used.add(name)
-        return self.data.get(name, default)
-
-    def has(self, name: str) -> bool:
-        return name in self.data
-
-    def string(self, name: str, default: str | None = None, *, required: bool = False) -> Any:
-        value = self.get(name)
-        if value is None:
-            if required:
-                raise ConfigError(self.path(name), "is required")
-            return default
-        if not isinstance(value, str) or not value:
-            raise ConfigError(self.path(name), f"expected a non-empty string, got {value!r}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.get(name, default)
-        if not isinstance(value, bool):
-            raise ConfigError(self.path(name), f"expected true or false, got {value!r}")
-        return value
-
-    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
-        value = self.get(name, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(self.path(name), f"expected an integer ≥ {minimum}, got {value!r}")
-        return value
-
-    def duration(self, name: str, default: float) -> float:
-        value = self.get(name)
-        return default if value is None else parse_duration(value, self.path(name))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ConfigError(self.path(unknown[0]), "unknown key")
-
-
-def _env_name(table: _Table, name: str) -> str | None:
+def _env_name(table: Table, name: str) -> str | None:
     value = table.string(name)
     if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
         raise ConfigError(table.path(name), f"expected an environment variable name, got {value!r}")
@@ -215,13 +126,13 @@ def _env_name(table: _Table, name: str) -> str | None:
 
 
 def _node(data: Any, key: str, defaults: dict[str, Any]) -> NodeConfig:
-    t = _Table(data, key)
+    t = Table(data, key)
     name = t.string("name", required=True)
     if not _NODE_NAME.match(name):
         raise ConfigError(
             t.path("name"), f"expected letters, digits, '.', '_' or '-' (≤ 64), got {name!r}"
         )
-    url = _http_url(t.get("url"), t.path("url")) if t.has("url") else None
+    url = http_url(t.get("url"), t.path("url")) if t.has("url") else None
     if url is None:
         raise ConfigError(t.path("url"), "is required")
     fmt = t.get("format", "auto")
@@ -257,11 +168,11 @@ def _node(data: Any, key: str, defaults: dict[str, Any]) -> NodeConfig:
 
 
 def _webhook(data: Any, key: str, node_names: set[str]) -> WebhookConfig:
-    t = _Table(data, key)
+    t = Table(data, key)
     url = t.get("url")
     if url is None:
         raise ConfigError(t.path("url"), "is required")
-    url = _http_url(url, t.path("url"))
+    url = http_url(url, t.path("url"))
     nodes = t.get("nodes", [])
     if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
         raise ConfigError(t.path("nodes"), f"expected a list of node names, got {nodes!r}")
@@ -279,39 +190,17 @@ def _webhook(data: Any, key: str, node_names: set[str]) -> WebhookConfig:
     return hook
 
 
-def _collateral(data: Any, base: Path) -> CollateralConfig:
-    t = _Table(data, "collateral")
-    pccs = t.get("pccs_url")
-    pccs_url = _http_url(pccs, t.path("pccs_url")) if pccs is not None else None
-    cache = t.string("cache_dir")
-    files = t.get("files", [])
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        raise ConfigError(t.path("files"), f"expected a list of file paths, got {files!r}")
-    paths = []
-    for i, f in enumerate(files):
-        p = (base / f).expanduser()
-        if not p.is_file():
-            raise ConfigError(f"collateral.files[{i}]", f"no such file: {p}")
-        paths.append(p)
-    t.finish()
-    return CollateralConfig(
-        pccs_url=pccs_url,
-        cache_dir=(base / cache).expanduser() if cache else None,
-        files=tuple(paths),
-    )
-
-
 def parse_config(data: dict[str, Any], *, base: Path | None = None) -> CollectorConfig:
     """Build a :class:`CollectorConfig` from parsed TOML; relative paths are against ``base``."""
     base = base or Path.cwd()
-    top = _Table(data, "")
-    log = _Table(top.get("log", {}), "log")
+    top = Table(data, "")
+    log = Table(top.get("log", {}), "log")
     data_dir = log.string("data")
     if data_dir is None:
         raise ConfigError("log.data", "is required (the log's data directory)")
     log.finish()
 
-    defaults_table = _Table(top.get("defaults", {}), "defaults")
+    defaults_table = Table(top.get("defaults", {}), "defaults")
     defaults: dict[str, Any] = {}
     if defaults_table.has("interval"):
         defaults["interval"] = defaults_table.duration("interval", DEFAULT_INTERVAL)
@@ -342,8 +231,8 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Collector
         if h.url in urls:
             raise ConfigError(f"webhooks[{i}].url", f"{h.url!r} is also webhooks[{urls[h.url]}]")
         urls[h.url] = i
-    collateral = _collateral(top.get("collateral", {}), base)
-    collector = _Table(top.get("collector", {}), "collector")
+    collateral = parse_collateral(top.get("collateral", {}), base)
+    collector = Table(top.get("collector", {}), "collector")
     workers = collector.integer("workers", 0, minimum=0)
     verify_processes = collector.integer("verify_processes", 0, minimum=0)
     collector.finish()

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from teelog.attestation.collateral import Collateral
+from teelog.attestation.collateral_config import CollateralConfig
 from teelog.entries.verdict import Verification, verify_report_bytes
 
-from .config import CollateralConfig
 from .poll import Verify
 
 

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Follow a teelog log served over HTTP (the explorer's /log/ prefix). Verify each new "
             "checkpoint's signature and its consistency with the last verified one, read every "
             "new entry, re-verify attestation verdicts offline, and alert once per event: "
-            "measurement changes of the watched nodes, verdict mismatches, and any "
+            "measurement changes of the watched nodes, verdict mismatches, releases of a "
+            "model's key outside its owner's expectations (--model, --expect), and any "
             "inconsistency of the log (both checkpoints are kept as evidence)."
         ),
     )
@@ -40,6 +41,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="NAME",
         help="alert on measurement changes of this node (repeatable; default: every node)",
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="check the key broker's releases of this model against --expect (with --expect)",
+    )
+    p.add_argument(
+        "--expect",
+        type=Path,
+        metavar="FILE",
+        help="the model owner's expectations (JSON: expected measurements as a release policy, "
+        "published policy digests; docs/monitor.md); alerts on releases outside them",
     )
     sink = p.add_mutually_exclusive_group()
     sink.add_argument("--webhook", metavar="URL", help="POST each alert as JSON to URL")
@@ -79,6 +92,7 @@ def run_monitor(args: argparse.Namespace) -> int:
 
     from .alerts import AlertSink, ExecSink, StreamSink, WebhookSink
     from .follow import Monitor, MonitorError, reverify_with_teelog
+    from .releases import Expectations, ExpectError, load_expect
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
@@ -86,6 +100,16 @@ def run_monitor(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"teelog monitor: --vkey: {exc}", file=sys.stderr)
         return 2
+    if (args.model is None) != (args.expect is None):
+        print("teelog monitor: --model and --expect go together", file=sys.stderr)
+        return 2
+    releases: Expectations | None = None
+    if args.expect is not None:
+        try:
+            releases = load_expect(args.expect, args.model)
+        except ExpectError as exc:
+            print(f"teelog monitor: --expect {args.expect}: {exc}", file=sys.stderr)
+            return 2
     sink: AlertSink
     if args.webhook:
         sink = WebhookSink(args.webhook)
@@ -102,6 +126,7 @@ def run_monitor(args: argparse.Namespace) -> int:
             sink,
             nodes=args.node,
             reverify=None if args.no_reverify else reverify_with_teelog,
+            releases=releases,
         )
     except MonitorError as exc:
         print(f"teelog monitor: {exc}", file=sys.stderr)

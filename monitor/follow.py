@@ -46,6 +46,7 @@ from teelog.log.note import Ed25519Verifier, NoteError, parse_vkey
 from teelog.log.served import HttpLog, SourceError
 
 from .alerts import AlertSink, DeliveryError
+from .releases import Expectations, check_release, is_release_of
 from .state import NodeView, evidence_dir, load_state, save_state
 
 logger = logging.getLogger("teelog.monitor")
@@ -93,6 +94,7 @@ class PollResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     delivered: int = 0
     undelivered: int = 0
+    denials: int = 0  # key_release denials of the watched model (counted, never alerted)
 
 
 class Monitor:
@@ -100,6 +102,8 @@ class Monitor:
 
     ``nodes`` limits measurement alerts to those node names (None: every node). ``reverify``
     recomputes an attestation entry's verdict from its blobs (None: do not re-verify).
+    ``releases`` checks the key broker's releases of one model against its owner's
+    expectations (:mod:`teelog.monitor.releases`; None: releases are not checked).
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class Monitor:
         *,
         nodes: Iterable[str] | None = None,
         reverify: Reverify | None = reverify_with_teelog,
+        releases: Expectations | None = None,
     ) -> None:
         try:
             key = parse_vkey(vkey)
@@ -124,6 +129,7 @@ class Monitor:
         self.state_path = state_path
         self.watched = None if nodes is None else set(nodes)
         self.reverify = reverify
+        self.releases = releases
         try:
             self.state = load_state(state_path, vkey=vkey.strip(), origin=key.name)
             self.state.audit.edge()
@@ -168,9 +174,10 @@ class Monitor:
         state = self.state
         nodes = {name: NodeView(v.index, dict(v.measurements)) for name, v in state.nodes.items()}
         events: list[dict[str, Any]] = []
+        denials = [0]
 
         def inspect(index: int, entry: bytes) -> None:
-            events.extend(self._inspect(index, entry, nodes))
+            events.extend(self._inspect(index, entry, nodes, denials))
             result.entries_read += 1
 
         entries = self.source.entries(state.size, cp.size)
@@ -178,13 +185,16 @@ class Monitor:
         # The checkpoint is verified and every entry read: commit it with its alerts.
         state.audit = audited
         state.nodes = nodes
+        result.denials = denials[0]
         for event in events:
             self._record(result, event)
         save_state(self.state_path, state)
 
     # --- entries --------------------------------------------------------------------------------
 
-    def _inspect(self, index: int, data: bytes, nodes: dict[str, NodeView]) -> list[dict[str, Any]]:
+    def _inspect(
+        self, index: int, data: bytes, nodes: dict[str, NodeView], denials: list[int]
+    ) -> list[dict[str, Any]]:
         from teelog.attestation.inputs import UntrustedJSONError, parse_json
 
         why = "the entry is not a JSON object with a type"
@@ -207,6 +217,12 @@ class Monitor:
             ]
         if entry["type"] == "receipt":
             return self._check_receipt(index, entry) if self.reverify is not None else []
+        if self.releases is not None:
+            released = is_release_of(entry, self.releases.model)
+            if released is False:
+                denials[0] += 1
+            elif released:
+                return self._check_release(index, entry, data)
         if entry["type"] != "attestation":
             return []
         events: list[dict[str, Any]] = []
@@ -216,6 +232,31 @@ class Monitor:
         if isinstance(node, str) and (self.watched is None or node in self.watched):
             events.extend(self._measurement_changes(index, node, entry, nodes))
         return events
+
+    def _check_release(
+        self, index: int, entry: dict[str, Any], data: bytes
+    ) -> list[dict[str, Any]]:
+        """A release of the watched model against its owner's expectations: one event per
+        finding, each with the entry as evidence (its bytes kept in ``FILE.evidence/``)."""
+        assert self.releases is not None
+        findings = check_release(self.releases, entry)
+        if not findings:
+            return []
+        path = evidence_dir(self.state_path) / f"release-{index}.json"
+        _keep_bytes(path, data)
+        return [
+            self._entry_event(
+                index,
+                finding.kind,
+                finding.detail,
+                model=self.releases.model,
+                **finding.extra,
+                entry_sha256=hashlib.sha256(data).hexdigest(),
+                entry=entry,
+                evidence=str(path),
+            )
+            for finding in findings
+        ]
 
     def _check_verdict(self, index: int, entry: dict[str, Any]) -> list[dict[str, Any]]:
         """Re-verify an attestation entry's verdict offline; an event if it does not match."""
@@ -396,16 +437,17 @@ class Monitor:
         """Poll every ``interval`` seconds (once with ``once``) and return the exit status of
         the last poll (``teelog monitor --help``): 0 when the log verified and nothing was alerted,
         1 when the poll raised or delivered an alert (a fork, a rollback, a bad checkpoint, a
-        verdict mismatch, a measurement change), an alert is still undelivered, or the log
-        could not be read."""
+        verdict mismatch, a measurement change, a release outside the owner's expectations), an
+        alert is still undelivered, or the log could not be read."""
         while True:
             try:
                 result = self.poll()
                 logger.info(
-                    "verified size %d (%d new entries, %d alerts)",
+                    "verified size %d (%d new entries, %d alerts, %d release denials)",
                     result.size,
                     result.entries_read,
                     len(result.alerts),
+                    result.denials,
                 )
                 found = result.alerts or result.delivered or result.undelivered
                 status = EXIT_FOUND if found else EXIT_OK
@@ -456,6 +498,11 @@ def _b64(raw: bytes) -> str:
 
 def _keep(path: Path, text: str) -> None:
     """Write one evidence file durably (never overwritten with other content)."""
-    if path.exists() and path.read_text(encoding="utf-8") == text:
+    _keep_bytes(path, text.encode())
+
+
+def _keep_bytes(path: Path, data: bytes) -> None:
+    """Write one evidence file of raw bytes durably (never overwritten with other content)."""
+    if path.exists() and path.read_bytes() == data:
         return
-    write_durable(path, text.encode())
+    write_durable(path, data)

@@ -45,9 +45,14 @@ EXIT_STATUS: dict[str, tuple[tuple[int, str], ...]] = {
         (
             1,
             "an alert was raised or sent (fork, rollback, bad checkpoint, verdict mismatch, "
-            "measurement change), an alert is still undelivered, or the log could not be read",
+            "measurement change, release outside the --expect file), an alert is still "
+            "undelivered, or the log could not be read",
         ),
-        (2, "unusable arguments or state file (bad vkey, state of another key, damaged)"),
+        (
+            2,
+            "unusable arguments or state file (bad vkey, malformed --expect file, state of "
+            "another key, damaged)",
+        ),
     ),
     "log": ((0, "the subcommand succeeded"), (1, "it failed (see its --help)"), USAGE),
     "log init": ((0, "log created, vkey printed"), (1, "a log exists or cannot be made"), USAGE),

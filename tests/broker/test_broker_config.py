@@ -10,8 +10,8 @@ import pytest
 from broker_helpers import SAMPLE_POLICY, entry_at, make_setup, write_key, write_manifest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from teelog.broker.config import ConfigError, load_config
-from teelog.broker.policy import load_policy
 from teelog.broker.service import Broker
+from teelog.entries.release_policy import load_policy
 from teelog.models import key_id, manifest_digest, parse_manifest
 
 from teelog.cli import main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from teelog.broker.policy import PolicyError, load_policy, parse_policy
+from teelog.entries.release_policy import PolicyError, load_policy, parse_policy
 
 MRTD = "ab" * 48
 

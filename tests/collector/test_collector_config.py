@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from teelog.collector.config import ConfigError, load_config, parse_duration, parse_size
+from teelog.attestation.config_table import parse_duration
+from teelog.collector.config import ConfigError, load_config, parse_size
 
 MINIMAL = """
 [log]

@@ -1,0 +1,100 @@
+"""Reading a TOML configuration table (``tomllib``, TOML v1.0.0 tables): typed getters whose
+errors name the offending key the way a reader finds it in the file (``nodes[1].interval: …``,
+0-based), and a check for unknown keys.
+
+``teelog collect --config`` and ``teelog broker --config`` both read their files with it; it
+lives here, beside :mod:`teelog.attestation.times` (whose durations it parses), because both
+already depend on ``teelog.attestation`` and it imports nothing else of ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import times
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message starts with the offending key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+def parse_duration(value: Any, key: str) -> float:
+    """A config duration (``attestation.times.parse_duration``: ``"5s"``, ``"2m"``, ``"1.5h"``,
+    ``"250ms"`` or a positive number of seconds) → seconds; :class:`ConfigError` naming ``key``."""
+    try:
+        return times.parse_duration(value)
+    except times.TimeFormatError as exc:
+        raise ConfigError(key, str(exc)) from None
+
+
+def http_url(value: Any, key: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host and no credentials (secrets come from the
+    environment, never from the file), without its trailing ``/``."""
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a URL string, got {value!r}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, f"expected an http:// or https:// URL, got {value!r}")
+    if parts.username or parts.password:
+        raise ConfigError(key, "credentials do not belong in the URL; use token_env / secret_env")
+    return value.rstrip("/")
+
+
+class Table:
+    """A TOML table being read: typed getters that name the key, and a check for unknown keys."""
+
+    def __init__(self, data: Any, key: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(key, f"expected a table, got {type(data).__name__}")
+        self.data = data
+        self.key = key
+        self.used: set[str] = set()
+
+    def path(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.used.add(name)
+        return self.data.get(name, default)
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def string(self, name: str, default: str | None = None, *, required: bool = False) -> Any:
+        value = self.get(name)
+        if value is None:
+            if required:
+                raise ConfigError(self.path(name), "is required")
+            return default
+        if not isinstance(value, str) or not value:
+            raise ConfigError(self.path(name), f"expected a non-empty string, got {value!r}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.get(name, default)
+        if not isinstance(value, bool):
+            raise ConfigError(self.path(name), f"expected true or false, got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
+        value = self.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(self.path(name), f"expected an integer ≥ {minimum}, got {value!r}")
+        return value
+
+    def duration(self, name: str, default: float) -> float:
+        value = self.get(name)
+        return default if value is None else parse_duration(value, self.path(name))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(self.path(unknown[0]), "unknown key")
+
+
+__all__ = ["ConfigError", "Table", "http_url", "parse_duration"]
