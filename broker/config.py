@@ -35,10 +35,10 @@ from typing import Any
 
 from teelog.attestation.collateral_config import CollateralConfig, parse_collateral
 from teelog.attestation.config_table import ConfigError, Table, parse_duration
+from teelog.entries.release_policy import Policy, PolicyError, load_policy
 from teelog.models import ModelInputError, key_id, manifest_digest, parse_manifest, read_key_file
 
 from .errors import KbsError
-from .policy import Policy, PolicyError, load_policy
 from .resource_path import parse_resource_path
 
 DEFAULT_NAME = "teelog-broker"
