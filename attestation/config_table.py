@@ -9,6 +9,8 @@ already depend on ``teelog.attestation`` and it imports nothing else of ours.
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +23,21 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
+
+
+def read_toml_file(path: Path) -> dict[str, Any]:
+    """The TOML document in ``path`` (UTF-8, TOML v1.0.0), or :class:`ConfigError` saying why
+    it cannot be read (missing file, not UTF-8, not TOML)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"{path} is not UTF-8 text") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path}: not valid TOML: {exc}") from exc
 
 
 def parse_duration(value: Any, key: str) -> float:

@@ -28,17 +28,16 @@ verify``), as the collector's is.
 from __future__ import annotations
 
 import stat
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from teelog.attestation.collateral_config import CollateralConfig, parse_collateral
-from teelog.attestation.config_table import ConfigError, Table, parse_duration
+from teelog.attestation.config_table import ConfigError, Table, parse_duration, read_toml_file
+from teelog.entries.release_policy import Policy, PolicyError, load_policy
 from teelog.models import ModelInputError, key_id, manifest_digest, parse_manifest, read_key_file
 
 from .errors import KbsError
-from .policy import Policy, PolicyError, load_policy
 from .resource_path import parse_resource_path
 
 DEFAULT_NAME = "teelog-broker"
@@ -169,14 +168,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> BrokerConfig:
 def load_config(path: str | Path) -> BrokerConfig:
     """Read and check ``broker.toml``; relative paths are against its directory."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise ConfigError("", f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError("", f"{path} is not UTF-8 text") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("", f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml_file(path)
     return parse_config(data, base=path.parent.resolve())
 
 

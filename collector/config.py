@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from teelog.attestation.collateral_config import CollateralConfig, parse_collateral
-from teelog.attestation.config_table import ConfigError, Table, http_url
+from teelog.attestation.config_table import ConfigError, Table, http_url, read_toml_file
 
 ReportFormat = Literal["auto", "vllm-proxy", "near-gateway", "redpill-chutes"]
 REPORT_FORMATS: tuple[str, ...] = ("auto", "vllm-proxy", "near-gateway", "redpill-chutes")
@@ -250,16 +249,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Collector
 def load_config(path: str | Path) -> CollectorConfig:
     """Read and check a TOML configuration file; relative paths are against its directory."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ConfigError("", f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError("", f"{path} is not UTF-8 text") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("", f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml_file(path)
     config = parse_config(data, base=path.parent.resolve())
     return CollectorConfig(
         data=config.data,

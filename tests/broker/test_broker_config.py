@@ -130,3 +130,12 @@ def test_policies_are_logged_once_and_again_when_they_change(tmp_path):
     restarted = Broker(replace(config, resources=(resource,)), s.log, clock=s.clock)
     (second,) = restarted.publish_policies()
     assert second > first and entry_at(s.log, second)["policy"] == changed
+
+
+def test_an_unreadable_broker_toml_says_why(tmp_path):
+    path = tmp_path / "broker.toml"
+    assert "cannot read" in _error(tmp_path)
+    path.write_bytes(b"\xff\xfe[log]\n")
+    assert "is not UTF-8 text" in _error(tmp_path)
+    path.write_text("[log\n")
+    assert "not valid TOML" in _error(tmp_path)
