@@ -50,25 +50,31 @@ def _strip_controls(text: str) -> str:
     return "".join(ch if ch in "\t\n\r" or ord(ch) >= 0x20 else "\ufffd" for ch in text)
 
 
-def render_feed(
-    changes: list[dict[str, Any]], *, title: str, feed_id: str, self_url: str, entry_url: Any
-) -> bytes:
-    """Atom XML of ``changes`` (``Store.changes`` items, newest first), grouped by entry."""
+def _feed_element(*, feed_id: str, title: str, updated: str, self_url: str) -> ET.Element:
+    """An Atom feed element (RFC 4287 §4.1.1) with its required metadata, before its entries."""
     ET.register_namespace("", ATOM_NS)
-    groups: dict[int, list[dict[str, Any]]] = {}
-    for change in changes:
-        groups.setdefault(change["index"], []).append(change)
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
     _sub(feed, "id", feed_id)
     _sub(feed, "title", _strip_controls(title))
-    first = next(iter(groups.values()), None)
-    updated = (
-        _atom_time(first[0]["time"]) if first else rfc3339(datetime.now(UTC))
-    )
     _sub(feed, "updated", updated)
     _sub(_sub(feed, "author"), "name", "teelog")
     _sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
     _sub(feed, "generator", "teelog")
+    return feed
+
+
+def render_feed(
+    changes: list[dict[str, Any]], *, title: str, feed_id: str, self_url: str, entry_url: Any
+) -> bytes:
+    """Atom XML of ``changes`` (``Store.changes`` items, newest first), grouped by entry."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for change in changes:
+        groups.setdefault(change["index"], []).append(change)
+    first = next(iter(groups.values()), None)
+    updated = (
+        _atom_time(first[0]["time"]) if first else rfc3339(datetime.now(UTC))
+    )
+    feed = _feed_element(feed_id=feed_id, title=title, updated=updated, self_url=self_url)
     for index, group in groups.items():
         node = group[0]["node"]
         entry = _sub(feed, "entry")
@@ -118,15 +124,8 @@ def render_release_feed(
 ) -> bytes:
     """Atom XML (RFC 4287) of key decisions (``Store.releases`` items, newest first); a
     release to sample evidence says INSECURE in its title."""
-    ET.register_namespace("", ATOM_NS)
-    feed = ET.Element(f"{{{ATOM_NS}}}feed")
-    _sub(feed, "id", feed_id)
-    _sub(feed, "title", _strip_controls(title))
     updated = _atom_time(releases[0]["time"]) if releases else rfc3339(datetime.now(UTC))
-    _sub(feed, "updated", updated)
-    _sub(_sub(feed, "author"), "name", "teelog")
-    _sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
-    _sub(feed, "generator", "teelog")
+    feed = _feed_element(feed_id=feed_id, title=title, updated=updated, self_url=self_url)
     for r in releases:
         entry = _sub(feed, "entry")
         _sub(entry, "id", f"{feed_id.split(':releases')[0]}:release:{r['index']}")
