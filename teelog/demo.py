@@ -6,7 +6,7 @@ It wires the parts together exactly as a deployment would, in one process:
 2. real attestations shipped in ``teelog/demo_data/`` (origins in its README) imported as the
    collector would, each verified as of a time inside its archived Intel collateral's
    validity window, with the nonce its capturer sent: the NEAR AI bundle (gateway + model;
-   the gateway's platform has no archived collateral for that time, so its verdict honestly
+   the gateway's platform has collateral archived only for Aug-Sep 2026, so its verdict honestly
    says so) and, as nodes of their own, the model's report from that bundle (verified) and
    the gateway's (``warning``: as of the time its platform's collateral was archived, Intel
    rates its TCB out of date);
@@ -53,7 +53,10 @@ NEAR_NONCE = "deadbeef" + "0" * 55 + "1"
 # (tests/data/tdx/README.md: "1773200000 → UpToDate").
 NEAR_VERIFIED_AT = datetime.fromtimestamp(1773200000, tz=UTC)
 NEAR_BUNDLE = "nearai_gpt-oss-120b_attestation_report.json"
-NEAR_COLLATERAL = ("collateral_fmspc_90c06f000000.json",)
+# All the Intel collateral archived for the two platforms. Every report is verified against all
+# of it: the verifier picks what covers the quote's platform at the verification time, and where
+# nothing does it says which windows were archived (the bundle's gateway as of March 2026).
+NEAR_COLLATERAL = ("collateral_fmspc_90c06f000000.json", "collateral_fmspc_b0c06f000000.json")
 # The bundle's two attestations, each byte for byte as it sits in the bundle: the model node's
 # and the gateway's own vllm-proxy reports, imported as nodes of their own.
 NEAR_MODEL_NODE = "near-ai-gpt-oss-120b-model"
@@ -64,14 +67,13 @@ NEAR_GATEWAY_URL = "https://cloud-api.near.ai/"
 # Inside the validity window of the only archived collateral for the gateway's platform
 # (FMSPC B0C06F000000, Aug-Sep 2026; tests/data/tdx/README.md "1787894484 -> OutOfDate").
 NEAR_GATEWAY_VERIFIED_AT = datetime.fromtimestamp(1787894484, tz=UTC)
-NEAR_GATEWAY_COLLATERAL = ("collateral_fmspc_b0c06f000000.json",)
 
 
 @dataclass(frozen=True, slots=True)
 class RealReport:
     """A real report shipped in ``demo_data/`` (origins in its README), imported as node
     ``node`` and verified as of ``at``, a time inside the validity window of the archived
-    collateral ``collateral``, with the nonce its capturer sent."""
+    collateral among ``collateral``, with the nonce its capturer sent."""
 
     node: str
     file: str
@@ -85,7 +87,7 @@ REAL_REPORTS = (
     RealReport(NEAR_NODE, NEAR_BUNDLE, NEAR_URL, NEAR_VERIFIED_AT, NEAR_COLLATERAL),
     RealReport(NEAR_MODEL_NODE, NEAR_MODEL_REPORT, None, NEAR_VERIFIED_AT, NEAR_COLLATERAL),
     RealReport(NEAR_GATEWAY_NODE, NEAR_GATEWAY_REPORT, NEAR_GATEWAY_URL,
-               NEAR_GATEWAY_VERIFIED_AT, NEAR_GATEWAY_COLLATERAL),
+               NEAR_GATEWAY_VERIFIED_AT, NEAR_COLLATERAL),
 )
 
 
@@ -179,7 +181,6 @@ def import_real_reports(log: Any, demo_data: Path) -> list[tuple[RealReport, int
     outbox = WebhookOutbox(log.engine, (), clock=lambda: datetime.now(UTC))
     out = []
     for real in REAL_REPORTS:
-        # Each report gets only the collateral archived for its own verification time.
         collateral = Collateral.from_files([demo_data / name for name in real.collateral])
         recorder = Recorder(log, report_verifier(collateral), outbox)
         [imported] = import_reports(
