@@ -9,6 +9,7 @@ already depend on ``teelog.attestation`` and it imports nothing else of ours.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,30 @@ class Table:
 
 
 __all__ = ["ConfigError", "Table", "http_url", "parse_duration"]
+
+
+CONFIG_ENV = "TEELOG_CONFIG"
+
+
+def find_config_file(
+    explicit: Path | str | None, environ: dict[str, str] | None = None
+) -> Path | None:
+    """The ``teelog.toml`` every command reads: ``--config FILE`` (``explicit``), else
+    ``$TEELOG_CONFIG``, else ``$XDG_CONFIG_HOME/teelog/teelog.toml`` (``~/.config/…``, XDG Base
+    Directory Specification 0.8) if that file exists, else ``None`` (no config file).
+
+    A file named explicitly or by the variable must exist (:class:`ConfigError`); only the
+    XDG default is optional."""
+    env = os.environ if environ is None else environ
+    named = explicit if explicit is not None else env.get(CONFIG_ENV) or None
+    if named is not None:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            source = "--config" if explicit is not None else f"${CONFIG_ENV}"
+            raise ConfigError("", f"{source}: no such file: {path}")
+        return path
+    base = env.get("XDG_CONFIG_HOME", "")
+    if not base or not os.path.isabs(base):
+        base = os.path.join(env.get("HOME") or str(Path.home()), ".config")
+    default = Path(base) / "teelog" / "teelog.toml"
+    return default if default.is_file() else None
