@@ -33,7 +33,7 @@ def run_broker(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)
-        log = Log.open(config.data)
+        log = Log.open(config.data, database_url=config.database)
         broker = Broker(config, log)
         broker.publish_policies()  # a policy change is itself on the log, before any release
     except (ConfigError, CollateralError, LogError, LogStateError, EntryTooLarge) as exc:

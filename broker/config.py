@@ -35,6 +35,7 @@ from typing import Any
 from teelog.attestation.collateral_config import CollateralConfig, parse_collateral
 from teelog.attestation.config_table import ConfigError, Table, parse_duration, read_toml_file
 from teelog.entries.release_policy import Policy, PolicyError, load_policy
+from teelog.log.location import LocationError, resolve_location
 from teelog.models import ModelInputError, key_id, manifest_digest, parse_manifest, read_key_file
 
 from .errors import KbsError
@@ -63,12 +64,15 @@ class Resource:
 
 @dataclass(frozen=True, slots=True)
 class BrokerConfig:
+    """``data``/``database``: where the log lives (:mod:`teelog.log.location`)."""
+
     data: Path
     name: str = DEFAULT_NAME
     token_ttl: float = DEFAULT_TOKEN_TTL
     rim_dir: Path | None = None
     collateral: CollateralConfig = field(default_factory=CollateralConfig)
     resources: tuple[Resource, ...] = ()
+    database: str | None = None
 
     def resource(self, path: str) -> Resource | None:
         return next((r for r in self.resources if r.path == path), None)
@@ -130,9 +134,15 @@ def _resource(data: Any, where: str, base: Path) -> Resource:
 
 def parse_config(data: dict[str, Any], *, base: Path) -> BrokerConfig:
     top = Table(data, "")
-    log = Table(top.get("log", {}), "log")
-    data_dir = log.string("data", required=True)
-    log.finish()
+    raw_log = top.get("log", {})
+    if not isinstance(raw_log, dict):
+        raise ConfigError("log", "expected a table ([log])")
+    try:
+        location = resolve_location(table=raw_log, base=base)
+    except LocationError as exc:
+        raise ConfigError("", str(exc)) from None
+    if location.objects_url is not None:  # refused, not silently ignored, until Log takes it
+        raise ConfigError("log.objects", "an object store is not supported by this log yet")
     broker = Table(top.get("broker", {}), "broker")
     name = broker.string("name", DEFAULT_NAME)
     ttl = broker.get("token_ttl")
@@ -156,7 +166,8 @@ def parse_config(data: dict[str, Any], *, base: Path) -> BrokerConfig:
         seen[r.path] = i
     top.finish()
     return BrokerConfig(
-        data=(base / data_dir).expanduser(),
+        data=location.data_dir,
+        database=location.database_url,
         name=name,
         token_ttl=token_ttl,
         rim_dir=rim_dir,

@@ -139,7 +139,7 @@ def print_status(config: Any) -> int:
     from .scheduler import open_log
 
     try:
-        log = open_log(config.data)
+        log = open_log(config.data, config.database)
     except (OSError, ValueError) as exc:
         print(f"teelog collect: cannot open the log in {config.data}: {exc}", file=sys.stderr)
         return 1

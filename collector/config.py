@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from teelog.attestation.collateral_config import CollateralConfig, parse_collateral
 from teelog.attestation.config_table import ConfigError, Table, http_url, read_toml_file
+from teelog.log.location import LocationError, StorageLocation, resolve_location
 
 ReportFormat = Literal["auto", "vllm-proxy", "near-gateway", "redpill-chutes"]
 REPORT_FORMATS: tuple[str, ...] = ("auto", "vllm-proxy", "near-gateway", "redpill-chutes")
@@ -87,7 +88,9 @@ class WebhookConfig:
 
 @dataclass(frozen=True, slots=True)
 class CollectorConfig:
-    """The whole configuration. ``data`` is the log's data directory."""
+    """The whole configuration. ``data`` is the log's data directory, ``database`` its
+    database URL (``None``: the SQLite file in ``data``), both from
+    :func:`teelog.log.location.resolve_location`."""
 
     data: Path
     nodes: tuple[NodeConfig, ...] = ()
@@ -96,6 +99,7 @@ class CollectorConfig:
     workers: int = 0  # 0: one thread per job, up to 64
     verify_processes: int = 0  # 0: verify in the polling threads
     source: Path | None = None
+    database: str | None = None
 
     def node(self, name: str) -> NodeConfig:
         for node in self.nodes:
@@ -189,15 +193,24 @@ def _webhook(data: Any, key: str, node_names: set[str]) -> WebhookConfig:
     return hook
 
 
+def _location(table: Any, base: Path) -> StorageLocation:
+    """The ``[log]`` table (``data``, ``database``, ``objects``) under the TEELOG_* overrides."""
+    if not isinstance(table, dict):
+        raise ConfigError("log", "expected a table ([log])")
+    try:
+        location = resolve_location(table=table, base=base)
+    except LocationError as exc:
+        raise ConfigError("", str(exc)) from None
+    if location.objects_url is not None:  # refused, not silently ignored, until Log takes it
+        raise ConfigError("log.objects", "an object store is not supported by this log yet")
+    return location
+
+
 def parse_config(data: dict[str, Any], *, base: Path | None = None) -> CollectorConfig:
     """Build a :class:`CollectorConfig` from parsed TOML; relative paths are against ``base``."""
     base = base or Path.cwd()
     top = Table(data, "")
-    log = Table(top.get("log", {}), "log")
-    data_dir = log.string("data")
-    if data_dir is None:
-        raise ConfigError("log.data", "is required (the log's data directory)")
-    log.finish()
+    location = _location(top.get("log", {}), base)
 
     defaults_table = Table(top.get("defaults", {}), "defaults")
     defaults: dict[str, Any] = {}
@@ -237,7 +250,8 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> Collector
     collector.finish()
     top.finish()
     return CollectorConfig(
-        data=(base / data_dir).expanduser(),
+        data=location.data_dir,
+        database=location.database_url,
         nodes=nodes,
         collateral=collateral,
         webhooks=hooks,
@@ -251,12 +265,4 @@ def load_config(path: str | Path) -> CollectorConfig:
     path = Path(path)
     data = read_toml_file(path)
     config = parse_config(data, base=path.parent.resolve())
-    return CollectorConfig(
-        data=config.data,
-        nodes=config.nodes,
-        collateral=config.collateral,
-        webhooks=config.webhooks,
-        workers=config.workers,
-        verify_processes=config.verify_processes,
-        source=path,
-    )
+    return replace(config, source=path)

@@ -53,11 +53,12 @@ class RunSummary:
         return out
 
 
-def open_log(data: Path) -> LogLike:
-    """Open the log in ``data`` (created by ``teelog log init``)."""
+def open_log(data: Path, database_url: str | None = None) -> LogLike:
+    """Open the log in ``data`` (created by ``teelog log init``), its records in
+    ``database_url`` (default: the log's own choice, see :mod:`teelog.log.location`)."""
     from teelog.log import Log
 
-    return Log.open(data)
+    return Log.open(data, database_url=database_url)
 
 
 class Collector:
@@ -82,7 +83,7 @@ class Collector:
     ) -> None:
         self.config = config
         self._owns_log = log is None
-        self.log = log if log is not None else open_log(config.data)
+        self.log = log if log is not None else open_log(config.data, config.database)
         create_tables(self.log.engine)
         self.clock: Clock = clock or system_clock
         self._closers: list[Callable[[], None]] = []

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .location import StorageLocation
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,21 +17,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = log.add_subparsers(dest="log_command", metavar="COMMAND", required=True)
 
     p = cmds.add_parser("init", help="create a log and its Ed25519 signing key")
-    p.add_argument("--data", required=True, type=Path, help="data directory")
+    _storage_options(p)
     p.add_argument("--origin", required=True, help="checkpoint origin, e.g. example.org/log")
     p.set_defaults(func=cmd_init)
 
     p = cmds.add_parser("vkey", help="print the log's verifier key")
-    p.add_argument("--data", required=True, type=Path, help="data directory")
+    _storage_options(p)
     p.set_defaults(func=cmd_vkey)
 
     p = cmds.add_parser("append", help="append each file's bytes as one entry; print indexes")
-    p.add_argument("--data", required=True, type=Path, help="data directory")
+    _storage_options(p)
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.set_defaults(func=cmd_append)
 
     p = cmds.add_parser("prove", help="print a c2sp.org/tlog-proof@v1 for an entry")
-    p.add_argument("--data", required=True, type=Path, help="data directory")
+    _storage_options(p)
     p.add_argument("--index", required=True, type=int, help="entry index")
     p.add_argument("--size", type=int, help="a signed tree size (default: the latest)")
     p.set_defaults(func=cmd_prove)
@@ -43,17 +47,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_verify)
 
 
+def _storage_options(p: argparse.ArgumentParser) -> None:
+    """``--data`` and ``--database``, resolved by :func:`_location` (see docs/config.md)."""
+    p.add_argument(
+        "--data", type=Path, metavar="DIR",
+        help="data directory (default: $TEELOG_DATA, else $XDG_DATA_HOME/teelog)",
+    )
+    p.add_argument(
+        "--database", metavar="URL",
+        help="sqlite:///FILE or postgresql+psycopg://… (default: $TEELOG_DATABASE, else "
+        "DIR/teelog.db)",
+    )
+
+
+def _location(args: argparse.Namespace) -> StorageLocation:
+    """The :class:`~teelog.log.location.StorageLocation` named by the options and TEELOG_*;
+    the resolved data directory is stored back in ``args.data``."""
+    from .location import resolve_location
+
+    loc = resolve_location(data=args.data, database=args.database)
+    args.data = loc.data_dir
+    return loc
+
+
 def _fail(msg: str, code: int = 1) -> int:
     print(f"teelog log: {msg}", file=sys.stderr)
     return code
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from .location import LocationError
     from .log import Log, LogError
 
     try:
-        log = Log.create(args.data, args.origin)
-    except LogError as e:
+        loc = _location(args)
+        log = Log.create(loc.data_dir, args.origin, database_url=loc.database_url)
+    except (LogError, LocationError) as e:
         return _fail(str(e))
     print(log.vkey)
     log.close()
@@ -61,8 +90,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_vkey(args: argparse.Namespace) -> int:
+    from .location import LocationError
     from .note import Ed25519Signer, NoteError
 
+    try:
+        _location(args)
+    except LocationError as e:
+        return _fail(str(e), 2)
     try:
         signer = Ed25519Signer.from_skey((args.data / "log.skey").read_text())
     except FileNotFoundError:
@@ -90,9 +124,12 @@ def cmd_append(args: argparse.Namespace) -> int:
                 f"{path} is {len(entry)} bytes; an entry is at most {MAX_ENTRY_SIZE} bytes "
                 "(nothing was appended)"
             )
+    from .location import LocationError
+
     try:
-        log = Log.open(args.data)
-    except (LogError, LogStateError) as e:
+        loc = _location(args)
+        log = Log.open(loc.data_dir, database_url=loc.database_url)
+    except (LogError, LogStateError, LocationError) as e:
         return _fail(str(e))
     try:
         for idx in log.append_many(entries):
@@ -103,13 +140,15 @@ def cmd_append(args: argparse.Namespace) -> int:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
+    from .location import LocationError
     from .log import Log, LogError
     from .merkle import ProofError
     from .sequencer import LogStateError
 
     try:
-        log = Log.open(args.data)
-    except (LogError, LogStateError) as e:
+        loc = _location(args)
+        log = Log.open(loc.data_dir, database_url=loc.database_url)
+    except (LogError, LogStateError, LocationError) as e:
         return _fail(str(e))
     try:
         sys.stdout.write(log.tlog_proof(args.index, args.size))

@@ -31,6 +31,7 @@ from .blobs import BlobStore
 from .checkpoint import Checkpoint, parse_checkpoint
 from .dedup import DuplicateIndex
 from .fsio import write_durable
+from .location import DATABASE_ENV, DATABASE_ENV_OLD
 from .merkle import EMPTY_ROOT, ProofError, leaf_hash
 from .merkle import root as merkle_root
 from .note import Ed25519Signer, NoteError
@@ -55,7 +56,7 @@ from .tiles import (
     parse_tile_path,
 )
 
-DATABASE_URL_ENV = "TEELOG_DATABASE_URL"
+DATABASE_URL_ENV = DATABASE_ENV_OLD
 
 
 class LogError(RuntimeError):
@@ -76,8 +77,14 @@ class LogConfig:
 
 
 def resolve_database_url(data_dir: Path, url: str | None = None) -> str:
-    """``url``, else ``$TEELOG_DATABASE_URL``, else SQLite at ``DIR/teelog.db``."""
-    return url or os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{Path(data_dir) / 'teelog.db'}"
+    """``url``, else ``$TEELOG_DATABASE`` (or its older name ``$TEELOG_DATABASE_URL``), else
+    SQLite at ``DIR/teelog.db`` (see :mod:`teelog.log.location`)."""
+    return (
+        url
+        or os.environ.get(DATABASE_ENV)
+        or os.environ.get(DATABASE_URL_ENV)
+        or f"sqlite:///{Path(data_dir) / 'teelog.db'}"
+    )
 
 
 class Log:

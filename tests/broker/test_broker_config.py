@@ -95,13 +95,15 @@ def test_a_bad_resource_path_is_refused(tmp_path, path):
     assert _error(tmp_path).startswith("resources[0].path: ")
 
 
-def test_unknown_keys_and_a_missing_log_are_named(tmp_path):
+def test_unknown_keys_and_a_bad_log_table_are_named(tmp_path):
     _files(tmp_path)
     text = (tmp_path / "broker.toml").read_text()
     (tmp_path / "broker.toml").write_text(text + 'colour = "red"\n')
     assert _error(tmp_path).startswith("resources[0].colour: unknown key")
-    (tmp_path / "broker.toml").write_text(text.replace('data = "data"', ""))
-    assert _error(tmp_path).startswith("log.data: ")
+    (tmp_path / "broker.toml").write_text(text.replace('data = "data"', "data = 5"))
+    assert _error(tmp_path).startswith("log.data: expected a directory path")
+    (tmp_path / "broker.toml").write_text(text.replace('data = "data"', 'objects = "s3://b/p"'))
+    assert _error(tmp_path).startswith("log.objects: an object store is not supported")
 
 
 def test_teelog_broker_exits_2_on_an_unusable_config(tmp_path, capsys):

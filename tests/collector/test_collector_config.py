@@ -101,7 +101,9 @@ def test_bad_interval_names_the_node_and_key(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (('data = "/path/to/data"', ""), "log.data: is required"),
+        (('data = "/path/to/data"', 'datadir = "x"'), "log.datadir: unknown key"),
+        (('data = "/path/to/data"', 'database = "mysql://h/d"'), "log.database: unsupported"),
+        (('data = "/path/to/data"', 'objects = "o"'), "log.objects: an object store is not"),
         (('format = "auto"', 'format = "openai"'), "nodes[0].format: expected one of auto, "),
         (('url = "http://127.0.0.1:8001"', 'url = "ftp://x"'), "nodes[0].url: expected an http"),
         (('url = "http://127.0.0.1:8001"', ""), "nodes[0].url: is required"),
@@ -154,3 +156,16 @@ def test_durations_and_sizes():
     assert parse_size(1000, "k") == 1000
     with pytest.raises(ConfigError, match=r"^k: expected a size"):
         parse_size("lots", "k")
+
+
+def test_the_log_table_defaults_to_xdg_data_and_environment_overrides_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("TEELOG_DATA", raising=False)
+    monkeypatch.delenv("TEELOG_DATABASE", raising=False)
+    monkeypatch.delenv("TEELOG_DATABASE_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    config = _load(tmp_path, MINIMAL.replace('data = "/path/to/data"', ""))
+    assert config.data == tmp_path / "xdg" / "teelog" and config.database is None
+    monkeypatch.setenv("TEELOG_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("TEELOG_DATABASE", "sqlite:///x.db")
+    config = _load(tmp_path, MINIMAL)
+    assert (config.data, config.database) == (tmp_path / "env", "sqlite:///x.db")
