@@ -101,7 +101,7 @@ def create_app(
     if log is None:
         from teelog.log import Log
 
-        log = Log.open(settings.data_dir)
+        log = Log.open(settings.data_dir, database_url=settings.database_url)
 
     app = Flask(
         "teelog.explorer",

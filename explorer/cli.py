@@ -24,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Serve the explorer for the log in DIR (TEELOG_DATA by default).",
     )
     p.add_argument("--data", metavar="DIR", help="data directory (default: $TEELOG_DATA)")
+    p.add_argument(
+        "--database", metavar="URL",
+        help="the log's database (default: $TEELOG_DATABASE, else DIR/teelog.db)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
     p.set_defaults(func=serve)
@@ -32,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Build the app, catch the index up with the log, then serve until interrupted."""
     from teelog.log import LogError, LogStateError
+    from teelog.log.location import LocationError, check_database_url
     from werkzeug.serving import make_server
 
     from .app import create_app
@@ -39,8 +44,11 @@ def serve(args: argparse.Namespace) -> int:
     from .indexer import start_background
 
     try:
-        app = create_app(args.data)
-    except ConfigError as exc:
+        overrides = None
+        if args.database is not None:
+            overrides = {"database_url": check_database_url(args.database, "--database")}
+        app = create_app(args.data, config=overrides)
+    except (ConfigError, LocationError) as exc:
         print(f"teelog serve: {exc}", file=sys.stderr)
         return 2
     except (LogError, LogStateError, OSError, ValueError) as exc:

@@ -66,6 +66,7 @@ def test_serve_prints_its_url_and_answers(served):
 
 def test_serve_without_a_data_directory_fails_clearly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TEELOG_DATA"}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")  # the default data directory: no log there
     proc = subprocess.run(
         [sys.executable, "-m", "teelog", "serve"],
         capture_output=True,
@@ -74,7 +75,7 @@ def test_serve_without_a_data_directory_fails_clearly(tmp_path):
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "no data directory" in proc.stderr
+    assert f"{tmp_path / 'xdg' / 'teelog'} holds no log" in proc.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "teelog", "serve", "--data", str(tmp_path / "none")],
         capture_output=True,
