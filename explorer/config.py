@@ -23,6 +23,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from teelog.attestation.config_table import ConfigError as TableConfigError
+from teelog.attestation.config_table import read_toml_file
 from teelog.attestation.times import TimeFormatError, parse_duration
 from teelog.log.location import LocationError, resolve_location
 
@@ -62,14 +64,24 @@ class ExplorerConfig:
         env: Mapping[str, str] | None = None,
         *,
         database_url: str | None = None,
+        config_file: Path | None = None,
     ) -> ExplorerConfig:
         """Settings from ``env`` (default ``os.environ``); ``data_dir`` overrides TEELOG_DATA,
-        ``database_url`` TEELOG_DATABASE."""
+        ``database_url`` TEELOG_DATABASE, and both override ``config_file``'s ``[log]`` table
+        (``teelog.toml``, see docs/config.md)."""
         env = os.environ if env is None else env
+        table: dict[str, Any] = {}
+        if config_file is not None:
+            try:
+                table = read_toml_file(config_file).get("log", {})
+            except TableConfigError as exc:
+                raise ConfigError(str(exc)) from None
         try:
             where = resolve_location(
                 data=None if data_dir is None else Path(data_dir),
                 database=database_url,
+                table=table,
+                base=None if config_file is None else config_file.parent.resolve(),
                 environ=env,
             )
         except LocationError as exc:

@@ -27,3 +27,12 @@ def test_data_and_database_resolve_through_the_log_location(tmp_path: Path) -> N
     assert settings.database_url == "sqlite:///x.db"
     with pytest.raises(ConfigError, match=r"\$TEELOG_DATABASE: unsupported database 'mysql'"):
         ExplorerConfig.from_env(None, {"TEELOG_DATABASE": "mysql://h/d"})
+
+
+def test_the_log_table_of_a_config_file_is_read_relative_to_it(tmp_path: Path) -> None:
+    (tmp_path / "teelog.toml").write_text('[log]\ndata = "d"\ndatabase = "sqlite:///y.db"\n')
+    settings = ExplorerConfig.from_env(None, {}, config_file=tmp_path / "teelog.toml")
+    assert (settings.data_dir, settings.database_url) == (tmp_path / "d", "sqlite:///y.db")
+    (tmp_path / "bad.toml").write_text("[log\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        ExplorerConfig.from_env(None, {}, config_file=tmp_path / "bad.toml")
