@@ -81,6 +81,7 @@ def serve(args: argparse.Namespace) -> int:
     # Workers are forked from this process: they must not share its database connections or
     # log handle, so each builds its own app (gunicorn's load() runs after the fork).
     state.log.close()
+    state.store.engine.dispose()
     return _serve_gunicorn(args, indexed)
 
 
