@@ -10,41 +10,19 @@ import struct
 from pathlib import Path
 
 import pytest
-from teelog.log.checkpoint import Checkpoint, open_checkpoint
-from teelog.log.merkle import MemoryTree, consistency_proof
+from teelog.log.checkpoint import open_checkpoint
+from teelog.log.merkle import consistency_proof
 from teelog.log.note import Ed25519Signer, open_note, parse_vkey
 from teelog.witness.config import WitnessConfigError, WitnessedLog, parse_witness_config
 from teelog.witness.cosigner import CosignatureSigner
 from teelog.witness.protocol import RequestError, Witness, parse_add_checkpoint
 from teelog.witness.state import origin_hash
+from witness_helpers import FakeLog
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tlog"
 TILES = json.loads((DATA / "tiles_cosigned_300.json").read_text())
 ORIGIN = "example.org/witnessed"
 NOW = 1_767_139_200
-
-
-class FakeLog:
-    """A log in memory: a Merkle tree and its Ed25519 key; ``fork`` gives another history."""
-
-    def __init__(self, signer: Ed25519Signer, tag: bytes = b"") -> None:
-        self.signer = signer
-        self.tree = MemoryTree()
-        self.tag = tag
-
-    def grow(self, n: int) -> None:
-        for _ in range(n):
-            self.tree.append(b"entry %d%s" % (self.tree.size, self.tag))
-
-    def note(self, size: int | None = None) -> str:
-        size = self.tree.size if size is None else size
-        return Checkpoint(self.signer.name, size, self.tree.root(size)).sign(self.signer).note
-
-    def body(self, old: int, size: int | None = None) -> bytes:
-        size = self.tree.size if size is None else size
-        proof = consistency_proof(self.tree, old, size) if 0 < old < size else []
-        lines = [f"old {old}", *(base64.b64encode(h).decode() for h in proof)]
-        return ("\n".join(lines) + "\n\n" + self.note(size)).encode()
 
 
 @pytest.fixture
