@@ -157,6 +157,9 @@ def register_model_fetch(model_commands: argparse._SubParsersAction) -> None:
                    help="dstack guest agent socket (or http:// URL of a simulator)")
     p.add_argument("--configfs-tsm", default="/sys/kernel/config/tsm/report",
                    help="configfs-tsm report directory")
+    p.add_argument("--gpu-evidence", default="auto", choices=("auto", "nvml", "none"),
+                   help="GPU evidence sent with the quote, over the KBS device nonce (auto: "
+                   "NVML when it sees CC-mode GPUs, else none)")
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds per broker request (default 30)")
     p.set_defaults(func=cmd_model_fetch)
@@ -169,6 +172,7 @@ def cmd_model_fetch(args: argparse.Namespace) -> int:
     from teelog.models import ModelInputError, read_owner_verify_key
 
     from .dstack_agent import DstackAgent
+    from .gpu import GpuEvidenceError, choose_gpu_evidence
     from .model_fetch import FetchError, SampleEvidence, TdxEvidence, fetch_model
     from .quote import ConfigfsTsmQuoteProvider, DstackQuoteProvider
 
@@ -187,6 +191,11 @@ def cmd_model_fetch(args: argparse.Namespace) -> int:
                         f"configfs-tsm at {args.configfs_tsm}); name --quote-provider "
                         f"(sample for development without a TEE)", 2)
 
+    try:
+        gpus = choose_gpu_evidence(args.gpu_evidence)
+    except GpuEvidenceError as exc:
+        return fail(f"--gpu-evidence {args.gpu_evidence}: {exc}", 2)
+
     async def run() -> int:
         agent = DstackAgent(args.dstack_socket) if kind == "dstack" else None
         if agent is not None:
@@ -199,7 +208,7 @@ def cmd_model_fetch(args: argparse.Namespace) -> int:
             vkey = read_owner_verify_key(args.owner_vkey) if args.owner_vkey else None
             result = await fetch_model(args.broker, args.resource, args.encrypted, args.out,
                                        evidence, owner_vkey=vkey, measure_with=agent,
-                                       timeout=args.timeout)
+                                       gpus=gpus, timeout=args.timeout)
         except ModelInputError as exc:
             return fail(str(exc), 2)
         except FetchError as exc:
@@ -207,6 +216,7 @@ def cmd_model_fetch(args: argparse.Namespace) -> int:
         except OSError as exc:  # e.g. --out not writable: decrypt_model wrote nothing
             return fail(f"{exc.filename}: {exc.strerror}; nothing was written", 2)
         finally:
+            await gpus.aclose()
             if agent is not None:
                 await agent.aclose()
         m = result.manifest
