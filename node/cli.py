@@ -49,7 +49,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--upstream-timeout", type=float, default=600.0,
                    help="seconds the upstream may stay silent before the request fails")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    m = p.add_argument_group(
+        "model loading at start-up",
+        "With --model-broker, run `teelog model fetch` with this node's quote provider and GPU "
+        "evidence before serving; the node does not serve unless the model was loaded.")
+    m.add_argument("--model-broker", metavar="URL", help="key broker base URL")
+    m.add_argument("--model-resource", metavar="REPO/TYPE/TAG",
+                   help="resource path of the model version's key")
+    m.add_argument("--model-encrypted", type=Path, metavar="DIR",
+                   help="the encrypted model (with manifest.json)")
+    m.add_argument("--model-out", type=Path, metavar="DIR",
+                   help="new or empty directory for the plaintext (a tmpfs)")
+    m.add_argument("--model-owner-vkey", type=Path, metavar="FILE",
+                   help="check the manifest's signature with the owner's Ed25519 key (PEM)")
     p.set_defaults(func=run_node)
+
+
+def _load_model_first(args: argparse.Namespace) -> int:
+    """``teelog model fetch`` for ``teelog node --model-broker``: 0 loaded, else its exit code."""
+    missing = [flag for flag, value in (("--model-resource", args.model_resource),
+                                        ("--model-encrypted", args.model_encrypted),
+                                        ("--model-out", args.model_out)) if value is None]
+    if missing:
+        print(f"teelog node: --model-broker needs {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.quote_provider == "none":
+        print("teelog node: --model-broker needs a TEE: --quote-provider none sends no "
+              "evidence", file=sys.stderr)
+        return 2
+    return cmd_model_fetch(argparse.Namespace(
+        broker=args.model_broker, resource=args.model_resource,
+        encrypted=args.model_encrypted, out=args.model_out,
+        quote_provider=None if args.quote_provider == "auto" else args.quote_provider,
+        owner_vkey=args.model_owner_vkey, dstack_socket=args.dstack_socket,
+        configfs_tsm=args.configfs_tsm, gpu_evidence=args.gpu_evidence, timeout=30.0,
+    ))
 
 
 def _secret_from_env(name: str | None, flag: str) -> str | None:
@@ -88,6 +122,10 @@ def run_node(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"teelog node: {exc}", file=sys.stderr)
         return 2
+    if args.model_broker is not None:
+        code = _load_model_first(args)
+        if code != 0:
+            return code
     if settings.token is None:
         logging.getLogger("teelog.node").warning(
             "no --token-env: completions and signatures are open to anyone who can connect")

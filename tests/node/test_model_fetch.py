@@ -357,3 +357,31 @@ def test_no_gpu_evidence_is_denied_when_the_policy_requires_gpus(tmp_path, capsy
     entry = last_entry(d.log)
     assert entry["decision"] == "denied" and entry["requester"]["claims"]["gpu.count"] == 0
     assert not out.exists() or _tree(out) == {}
+
+
+def test_node_start_up_fetch_refused_means_the_node_does_not_serve(tmp_path, capsys):
+    d = deploy(tmp_path, STRICT_POLICY)
+    quote = bytes.fromhex((DATA / "tdx" / "dcapqvl_nearmpc_tdx_v4.quote.hex").read_text().strip())
+    out = tmp_path / "out"
+    with FakeTsmKernel(tmp_path / "tsm", quote), serve(create_app(d.broker)) as base:
+        # The upstream and port are never used: the refused fetch ends the start-up first.
+        code = main(["node", "--upstream", "http://127.0.0.1:9", "--port", "9",
+                     "--quote-provider", "configfs", "--configfs-tsm", str(tmp_path / "tsm"),
+                     "--gpu-evidence", "none", "--journal", str(tmp_path / "j.sqlite"),
+                     "--model-broker", base, "--model-resource", RESOURCE,
+                     "--model-encrypted", str(d.enc), "--model-out", str(out)])
+    assert code == 1 and "broker refused attestation" in capsys.readouterr().err
+    entry = last_entry(d.log)
+    assert entry["decision"] == "denied" and entry["requester"]["tee"] == "tdx"
+    assert not out.exists() or _tree(out) == {}
+    assert not (tmp_path / "j.sqlite").exists()  # the node never started serving
+
+
+def test_node_start_up_fetch_needs_its_directories_and_a_tee(tmp_path, capsys):
+    common = ["node", "--upstream", "http://127.0.0.1:9", "--model-broker", "http://127.0.0.1:9",
+              "--journal", str(tmp_path / "j.sqlite")]
+    assert main([*common, "--model-resource", RESOURCE]) == 2
+    assert "needs --model-encrypted, --model-out" in capsys.readouterr().err
+    assert main([*common, "--quote-provider", "none", "--model-resource", RESOURCE,
+                 "--model-encrypted", str(tmp_path), "--model-out", str(tmp_path / "o")]) == 2
+    assert "needs a TEE" in capsys.readouterr().err
