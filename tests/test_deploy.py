@@ -28,7 +28,7 @@ from teelog.cli import build_parser
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 PACKAGES = ("attestation", "log", "entries", "models", "broker", "node", "collector",
-            "explorer", "monitor", "teelog")
+            "explorer", "monitor", "witness", "teelog")
 IMAGE = "teelog:latest"
 
 
