@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from teelog.log import Log, LogError, LogStateError, S3Settings
 from teelog.log.objects import DirectoryStore, ObjectStoreError, S3Store, open_objects
@@ -85,3 +87,43 @@ def test_a_log_on_an_s3_store_is_refused_clearly_until_the_sequencer_writes_thro
     with pytest.raises(LogError, match="cannot sequence onto an S3 store yet"):
         Log.create(tmp_path / "d", ORIGIN, objects_url="s3://bucket/prefix")
     assert not (tmp_path / "d" / "log.json").exists()
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    from seaweedfs_server import seaweedfs
+
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_store(s3_server):
+    settings = S3Settings(
+        s3_server.endpoint_url, "us-east-1", s3_server.access_key_id, s3_server.secret_access_key
+    )
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    store = open_objects(f"s3://{bucket}/log/a", settings)
+    store.client.create_bucket(Bucket=bucket)
+    return store
+
+
+def test_the_s3_store_on_seaweedfs_never_replaces_an_immutable_object(s3_store):
+    s3_store.put("tile/0/000", b"first", immutable=True)
+    s3_store.put("tile/0/000", b"second", immutable=True)
+    assert s3_store.get("tile/0/000") == b"first"
+    assert s3_store._conditional  # SeaweedFS answers If-None-Match: * with 412
+    s3_store.put("checkpoint", b"1")
+    s3_store.put("checkpoint", b"2")
+    assert s3_store.get("checkpoint") == b"2"
+    assert s3_store.get("missing") is None
+    raw = s3_store.client.get_object(Bucket=s3_store.bucket, Key="log/a/checkpoint")
+    assert raw["Body"].read() == b"2"
+
+
+def test_the_s3_store_deletes_a_superseded_partial_prefix_only(s3_store):
+    s3_store.put("tile/0/001.p/3", b"p")
+    s3_store.put("tile/0/001", b"full")
+    s3_store.delete_prefix("tile/0/001.p")
+    assert s3_store.get("tile/0/001.p/3") is None
+    assert s3_store.get("tile/0/001") == b"full"
