@@ -35,6 +35,7 @@ from .merkle import EMPTY_ROOT, ProofError, leaf_hash
 from .merkle import root as merkle_root
 from .note import Ed25519Signer, NoteError
 from .objects import S3Settings, is_s3_url
+from .policy import POLICY_FILE, PolicyError, read_policy
 from .proof_bundle import format_tlog_proof
 from .sequencer import (
     BatchStats,
@@ -55,6 +56,7 @@ from .tiles import (
     check_entry,
     parse_tile_path,
 )
+from .witnessing import Cosigned, Witnessing
 
 DATABASE_URL_ENV = "TEELOG_DATABASE_URL"
 
@@ -105,6 +107,14 @@ class Log:
         self._sequencer: Sequencer | None = None
         self._holding = 0  # nesting depth of sequencing() / the background loop
         self._tiles_cache = TileCache(256)  # shared by the readers of all threads
+        self.witnessing: Witnessing | None = None
+        policy_path = self.data_dir / POLICY_FILE
+        if policy_path.exists():  # c2sp.org/tlog-witness: ask the policy's witnesses
+            try:
+                policy = read_policy(policy_path)
+            except PolicyError as e:
+                raise LogError(str(e)) from e
+            self.witnessing = Witnessing(policy, self.consistency_proof, self._publish_cosigned)
         self._dedup = DuplicateIndex(self.tiles_dir)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -228,6 +238,8 @@ class Log:
         )
 
     def close(self) -> None:
+        if self.witnessing is not None:
+            self.witnessing.close()
         with self._mutex:
             if self._sequencer is not None and self._holding == 0:
                 self._sequencer = None
@@ -310,6 +322,9 @@ class Log:
             if note is None:
                 raise ProofError(f"the log never signed a checkpoint of size {size}")
         cp = parse_checkpoint(note)
+        cosigned = self.witnessing.current() if self.witnessing is not None else None
+        if cosigned is not None and cosigned.note == note:
+            note = cosigned.text  # the checkpoint with the cosignatures collected so far
         proof = self.inclusion_proof(index, cp.size)
         return format_tlog_proof(index, proof, note, extra)
 
@@ -404,7 +419,19 @@ class Log:
         step = self.config.max_batch
         for i in range(0, len(entries), step):
             out += self._sequencer.integrate(entries[i : i + step])
+        self._offer_to_witnesses()
         return out
+
+    def _offer_to_witnesses(self) -> None:
+        """Hand the newly signed checkpoint to the witness workers (never blocks)."""
+        if self.witnessing is not None and self._sequencer is not None:
+            self.witnessing.offer(self._sequencer.head.note)
+
+    def _publish_cosigned(self, cosigned: Cosigned) -> None:
+        """Re-publish ``tiles/checkpoint`` with cosignatures, if it is still the latest."""
+        with self._mutex:
+            if self._sequencer is not None and self._sequencer.head.note == cosigned.note:
+                publish_checkpoint(self.tiles_dir, cosigned.text)
 
     def submit(self, entry: bytes) -> int:
         """Queue one entry for the sequencer; return its pending sequence number."""
@@ -446,6 +473,8 @@ class Log:
                     taken = self._sequencer.last.pending
                     total += taken
                     if taken < self.config.max_batch:
+                        if total:
+                            self._offer_to_witnesses()
                         return total
             finally:
                 if not self._holding:
