@@ -34,6 +34,7 @@ from .fsio import write_durable
 from .merkle import EMPTY_ROOT, ProofError, leaf_hash
 from .merkle import root as merkle_root
 from .note import Ed25519Signer, NoteError
+from .objects import S3Settings, is_s3_url
 from .policy import POLICY_FILE, PolicyError, read_policy
 from .proof_bundle import format_tlog_proof
 from .sequencer import (
@@ -86,15 +87,21 @@ class Log:
     """An append-only transparency log (RFC 9162 tree, C2SP checkpoints and tiles)."""
 
     def __init__(
-        self, data_dir: Path, config: LogConfig, signer: Ed25519Signer, engine: Engine
+        self,
+        data_dir: Path,
+        config: LogConfig,
+        signer: Ed25519Signer,
+        engine: Engine,
+        objects_dir: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.objects_dir = Path(objects_dir) if objects_dir is not None else self.data_dir
         self.config = config
         self.signer = signer
         self.engine = engine
         self.store = LogStore(engine)
-        self.tiles_dir = self.data_dir / "tiles"
-        self.blobs = BlobStore(self.data_dir / "blobs")
+        self.tiles_dir = self.objects_dir / "tiles"
+        self.blobs = BlobStore(self.objects_dir / "blobs")
         self.holder = holder_identity()
         self._mutex = threading.RLock()
         self._sequencer: Sequencer | None = None
@@ -119,11 +126,17 @@ class Log:
         origin: str,
         *,
         database_url: str | None = None,
+        objects_url: str | Path | None = None,
+        s3: S3Settings | None = None,
         max_batch: int = 4096,
         period: float = 1.0,
     ) -> Log:
-        """Create a new log and its Ed25519 key in ``data_dir``; fail if one exists there."""
+        """Create a new log and its Ed25519 key in ``data_dir``; fail if one exists there.
+
+        ``objects_url`` (see :mod:`.objects`) is where tiles and blobs go (default:
+        ``data_dir``)."""
         data_dir = Path(data_dir)
+        objects_dir = _objects_dir(data_dir, objects_url, s3)
         if (data_dir / "log.json").exists():
             raise LogError(f"{data_dir} already holds a log (log.json exists)")
         try:
@@ -140,16 +153,26 @@ class Log:
         write_durable(data_dir / "log.skey", (signer.skey + "\n").encode(), mode=0o600)
         os.chmod(data_dir / "log.skey", 0o600)
         cp = Checkpoint(origin, 0, EMPTY_ROOT).sign(signer)
-        (data_dir / "tiles").mkdir(exist_ok=True)
-        (data_dir / "blobs").mkdir(exist_ok=True)
+        (objects_dir / "tiles").mkdir(parents=True, exist_ok=True)
+        (objects_dir / "blobs").mkdir(exist_ok=True)
         store.init_cas(SignedHead(origin, 0, EMPTY_ROOT, cp.note))
-        publish_checkpoint(data_dir / "tiles", cp.note)
+        publish_checkpoint(objects_dir / "tiles", cp.note)
         write_durable(data_dir / "log.json", config.to_json().encode())
-        return cls(data_dir, config, signer, engine)
+        return cls(data_dir, config, signer, engine, objects_dir)
 
     @classmethod
-    def open(cls, data_dir: Path | str, *, database_url: str | None = None) -> Log:
+    def open(
+        cls,
+        data_dir: Path | str,
+        *,
+        database_url: str | None = None,
+        objects_url: str | Path | None = None,
+        s3: S3Settings | None = None,
+    ) -> Log:
         """Open an existing log, checking the store and tiles against the signed CAS record.
+
+        ``objects_url`` must name the store the log was created with (default: ``data_dir``);
+        what is read from it is checked against the signed record, never trusted.
 
         Raises :class:`LogStateError` (refusing to run) if they disagree.
         """
@@ -167,8 +190,9 @@ class Log:
             raise LogError(f"{data_dir / 'log.skey'} is missing") from None
         if signer.name != config.origin:
             raise LogError(f"log.skey is for {signer.name!r}, log.json for {config.origin!r}")
+        objects_dir = _objects_dir(data_dir, objects_url, s3)
         engine = make_engine(resolve_database_url(data_dir, database_url))
-        log = cls(data_dir, config, signer, engine)
+        log = cls(data_dir, config, signer, engine, objects_dir)
         log.store.create_tables()
         log.check()
         return log
@@ -467,6 +491,24 @@ class Log:
     def last_batch(self) -> BatchStats | None:
         """Timings of the last batch this process sequenced (benchmarks, metrics)."""
         return None if self._sequencer is None else self._sequencer.last
+
+
+def _objects_dir(data_dir: Path, url: str | Path | None, s3: S3Settings | None) -> Path:
+    """The directory holding ``tiles/`` and ``blobs/`` for ``objects_url``.
+
+    The sequencer writes tiles and the blob store files through :mod:`.fsio` today, so an
+    ``s3://`` store is refused with a clear error rather than half-used.
+    """
+    if url is None or url == "":
+        return data_dir
+    if is_s3_url(url):
+        raise LogError(
+            f"objects URL {url!r}: the log cannot sequence onto an S3 store yet "
+            "(log/objects.py has the S3Store; only directory stores are wired into Log)"
+        )
+    if isinstance(url, str) and "://" in url:
+        raise LogError(f"objects URL {url!r} must be a directory or s3://bucket/prefix")
+    return Path(url)
 
 
 def _checked(entries: Sequence[bytes]) -> list[bytes]:
