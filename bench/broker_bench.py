@@ -45,7 +45,7 @@ from pathlib import Path
 
 import httpx
 from jwcrypto import jwe, jwk
-from teelog.broker.binding import expected_report_data
+from teelog.attestation.kbs_binding import expected_report_data
 from teelog.broker.jwe import compact_of
 from teelog.log import Log
 from teelog.models import generate_key, key_id, new_manifest

@@ -2,9 +2,10 @@
 
 Every decision is appended to the log as a ``key_release`` entry (:mod:`teelog.entries.
 key_release`) *before* the answer: a denial is logged, then refused; a release is logged, and
-its JWE handed out only once :meth:`teelog.log.Log.append` returned, which it does when the
-entry is durable and covered by a signed checkpoint. If the log cannot take the entry (or the
-evidence blob), the answer is 503 ``LogUnavailable`` and nothing is released.
+its JWE handed out only once the entry is durable and covered by a signed checkpoint
+(:meth:`teelog.log.Log.append_many`). Concurrent decisions are group-committed: they share
+one append and one checkpoint (:mod:`teelog.broker.group_commit`). If the log cannot take
+the entry (or the evidence blob), the answer is 503 ``LogUnavailable`` and nothing is released.
 
 Decisions: a refused ``/attest`` (unknown or expired session, wrong or reused nonce, weak
 tee-pubkey, evidence that fails the gates of :mod:`teelog.broker.gates`) is a denial with no
@@ -32,6 +33,7 @@ from .config import BrokerConfig, ConfigError, Resource
 from .errors import KbsError
 from .evidence import EvidenceResult, verify_evidence
 from .gates import gate_failures
+from .group_commit import GroupCommit
 from .jwe import wrap_secret
 from .protocol import (
     PROTOCOL_VERSION,
@@ -97,6 +99,8 @@ class Broker:
             cache_dir=config.collateral.cache_dir,
         )
         self.sessions = SessionStore(clock=clock)
+        # Concurrent decisions share one log append and checkpoint (broker/group_commit.py).
+        self.decisions = GroupCommit(log.append_many, lambda: log.checkpoint().size)
         self.tokens = TokenSigner(f"teelog-broker/{config.name}", ttl=config.token_ttl,
                                   clock=clock)
 
@@ -121,8 +125,7 @@ class Broker:
     def _record(self, **fields: Any) -> tuple[int, int]:
         entry = key_release_entry(broker=self.config.name, decided_at=self._now(), **fields)
         try:
-            index = self.log.append(encode_key_release(entry))
-            size = self.log.checkpoint().size
+            index, size = self.decisions.append(encode_key_release(entry))
         except Exception as exc:  # any storage failure: fail closed, say so
             raise KbsError("LogUnavailable", f"the log cannot take the decision ({exc}); "
                            "nothing is released") from exc

@@ -20,6 +20,7 @@ from . import views
 from .entry_view import parse_entry
 from .openapi import openapi_document
 from .store import Page, PageError, parse_cursor, parse_limit
+from .witnessed import witnessed
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -210,7 +211,9 @@ def changes() -> Response:
 @bp.get("/checkpoint")
 def checkpoint() -> Response:
     ex = views.ex()
-    return jsonify({**views.checkpoint(ex).to_json(), "vkey": ex.log.vkey})
+    return jsonify(
+        {**views.checkpoint(ex).to_json(), "vkey": ex.log.vkey, "witnessed": witnessed(ex.log)}
+    )
 
 
 @bp.get("/checkpoints/<index:size>")

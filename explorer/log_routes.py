@@ -1,7 +1,9 @@
 """The log's static read API under ``/log/`` (c2sp.org/tlog-tiles), as a Flask blueprint.
 
-``/log/checkpoint`` is the one mutable resource (cached for at most a few seconds); tiles,
-entry bundles and blobs are immutable and cached for a year.  Paths follow the tlog-tiles
+``/log/checkpoint`` is the one mutable resource (cached for at most a few seconds); full tiles,
+full entry bundles and blobs are immutable and cached for a year.  A partial tile or bundle
+(``.p/<W>``) never changes either, but the log deletes it once the full tile supersedes it
+(tlog-tiles lets it), so a cache may keep it only briefly.  Paths follow the tlog-tiles
 grammar strictly; anything else under ``/log/`` is a 404 with a plain-text reason.
 """
 
@@ -14,15 +16,17 @@ from teelog.log import BlobError, Log, TileError
 
 CHECKPOINT_MAX_AGE = 2  # seconds; tlog-tiles: no caching "beyond a few seconds"
 IMMUTABLE = "public, max-age=31536000, immutable"
+PARTIAL_MAX_AGE = 60  # seconds; a partial tile disappears once its full tile is published
+PARTIAL = f"public, max-age={PARTIAL_MAX_AGE}"
 
 
 def _not_found(reason: str) -> Response:
     return Response(f"404 not found: {reason}\n", 404, mimetype="text/plain")
 
 
-def _immutable(data: bytes, *, compress: bool = False) -> Response:
+def _immutable(data: bytes, *, compress: bool = False, cache: str = IMMUTABLE) -> Response:
     resp = Response(data, 200, mimetype="application/octet-stream")
-    resp.headers["Cache-Control"] = IMMUTABLE
+    resp.headers["Cache-Control"] = cache
     if compress:
         resp.headers["Vary"] = "Accept-Encoding"
         if "gzip" in request.headers.get("Accept-Encoding", ""):
@@ -58,7 +62,10 @@ def log_blueprint(log: Log) -> Blueprint:
             file = log.published_file(path)
         except TileError as e:
             return _not_found(str(e))
-        return _immutable(file.read_bytes(), compress=path.startswith("tile/entries/"))
+        cache = PARTIAL if ".p/" in path else IMMUTABLE
+        return _immutable(
+            file.read_bytes(), compress=path.startswith("tile/entries/"), cache=cache
+        )
 
     @bp.get("/blob/<digest>")
     def blob(digest: str) -> Response:

@@ -372,6 +372,18 @@ _SCHEMAS: dict[str, Any] = {
             "note": {"type": "string"},
             "age_seconds": {"type": ["number", "null"]},
             "vkey": {"type": "string"},
+            "witnessed": {
+                "type": ["object", "null"],
+                "description": "The published checkpoint against the log's witness policy "
+                "(null: no policy). quorum_met false means not fully verified.",
+                "properties": {
+                    "quorum_met": {"type": "boolean"},
+                    "cosigned": {"type": "array", "items": {"type": "string"}},
+                    "witnesses": {"type": "array", "items": {"type": "object"}},
+                    "note": {"type": "string"},
+                    "error": {"type": "string"},
+                },
+            },
         },
     },
     "Consistency": {

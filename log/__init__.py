@@ -10,6 +10,7 @@ from .checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_chec
 from .log import Log, LogConfig, LogError
 from .merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from .note import NoteError, parse_vkey
+from .objects import S3Settings
 from .proof_bundle import TlogProofError, parse_tlog_proof, verify_tlog_proof
 from .sequencer import LogStateError
 from .tiles import MAX_ENTRY_SIZE, EntryTooLarge, TileError, TileReader
@@ -27,6 +28,7 @@ __all__ = [
     "LogStateError",
     "NoteError",
     "ProofError",
+    "S3Settings",
     "TileError",
     "TileReader",
     "TlogProofError",

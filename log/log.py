@@ -35,6 +35,8 @@ from .location import DATABASE_ENV, DATABASE_ENV_OLD
 from .merkle import EMPTY_ROOT, ProofError, leaf_hash
 from .merkle import root as merkle_root
 from .note import Ed25519Signer, NoteError
+from .objects import S3Settings, is_s3_url
+from .policy import POLICY_FILE, PolicyError, read_policy
 from .proof_bundle import format_tlog_proof
 from .sequencer import (
     BatchStats,
@@ -55,6 +57,7 @@ from .tiles import (
     check_entry,
     parse_tile_path,
 )
+from .witnessing import Cosigned, Witnessing
 
 DATABASE_URL_ENV = DATABASE_ENV_OLD
 
@@ -91,20 +94,34 @@ class Log:
     """An append-only transparency log (RFC 9162 tree, C2SP checkpoints and tiles)."""
 
     def __init__(
-        self, data_dir: Path, config: LogConfig, signer: Ed25519Signer, engine: Engine
+        self,
+        data_dir: Path,
+        config: LogConfig,
+        signer: Ed25519Signer,
+        engine: Engine,
+        objects_dir: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.objects_dir = Path(objects_dir) if objects_dir is not None else self.data_dir
         self.config = config
         self.signer = signer
         self.engine = engine
         self.store = LogStore(engine)
-        self.tiles_dir = self.data_dir / "tiles"
-        self.blobs = BlobStore(self.data_dir / "blobs")
+        self.tiles_dir = self.objects_dir / "tiles"
+        self.blobs = BlobStore(self.objects_dir / "blobs")
         self.holder = holder_identity()
         self._mutex = threading.RLock()
         self._sequencer: Sequencer | None = None
         self._holding = 0  # nesting depth of sequencing() / the background loop
         self._tiles_cache = TileCache(256)  # shared by the readers of all threads
+        self.witnessing: Witnessing | None = None
+        policy_path = self.data_dir / POLICY_FILE
+        if policy_path.exists():  # c2sp.org/tlog-witness: ask the policy's witnesses
+            try:
+                policy = read_policy(policy_path)
+            except PolicyError as e:
+                raise LogError(str(e)) from e
+            self.witnessing = Witnessing(policy, self.consistency_proof, self._publish_cosigned)
         self._dedup = DuplicateIndex(self.tiles_dir)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -116,11 +133,17 @@ class Log:
         origin: str,
         *,
         database_url: str | None = None,
+        objects_url: str | Path | None = None,
+        s3: S3Settings | None = None,
         max_batch: int = 4096,
         period: float = 1.0,
     ) -> Log:
-        """Create a new log and its Ed25519 key in ``data_dir``; fail if one exists there."""
+        """Create a new log and its Ed25519 key in ``data_dir``; fail if one exists there.
+
+        ``objects_url`` (see :mod:`.objects`) is where tiles and blobs go (default:
+        ``data_dir``)."""
         data_dir = Path(data_dir)
+        objects_dir = _objects_dir(data_dir, objects_url, s3)
         if (data_dir / "log.json").exists():
             raise LogError(f"{data_dir} already holds a log (log.json exists)")
         try:
@@ -137,16 +160,26 @@ class Log:
         write_durable(data_dir / "log.skey", (signer.skey + "\n").encode(), mode=0o600)
         os.chmod(data_dir / "log.skey", 0o600)
         cp = Checkpoint(origin, 0, EMPTY_ROOT).sign(signer)
-        (data_dir / "tiles").mkdir(exist_ok=True)
-        (data_dir / "blobs").mkdir(exist_ok=True)
+        (objects_dir / "tiles").mkdir(parents=True, exist_ok=True)
+        (objects_dir / "blobs").mkdir(exist_ok=True)
         store.init_cas(SignedHead(origin, 0, EMPTY_ROOT, cp.note))
-        publish_checkpoint(data_dir / "tiles", cp.note)
+        publish_checkpoint(objects_dir / "tiles", cp.note)
         write_durable(data_dir / "log.json", config.to_json().encode())
-        return cls(data_dir, config, signer, engine)
+        return cls(data_dir, config, signer, engine, objects_dir)
 
     @classmethod
-    def open(cls, data_dir: Path | str, *, database_url: str | None = None) -> Log:
+    def open(
+        cls,
+        data_dir: Path | str,
+        *,
+        database_url: str | None = None,
+        objects_url: str | Path | None = None,
+        s3: S3Settings | None = None,
+    ) -> Log:
         """Open an existing log, checking the store and tiles against the signed CAS record.
+
+        ``objects_url`` must name the store the log was created with (default: ``data_dir``);
+        what is read from it is checked against the signed record, never trusted.
 
         Raises :class:`LogStateError` (refusing to run) if they disagree.
         """
@@ -164,8 +197,9 @@ class Log:
             raise LogError(f"{data_dir / 'log.skey'} is missing") from None
         if signer.name != config.origin:
             raise LogError(f"log.skey is for {signer.name!r}, log.json for {config.origin!r}")
+        objects_dir = _objects_dir(data_dir, objects_url, s3)
         engine = make_engine(resolve_database_url(data_dir, database_url))
-        log = cls(data_dir, config, signer, engine)
+        log = cls(data_dir, config, signer, engine, objects_dir)
         log.store.create_tables()
         log.check()
         return log
@@ -211,6 +245,8 @@ class Log:
         )
 
     def close(self) -> None:
+        if self.witnessing is not None:
+            self.witnessing.close()
         with self._mutex:
             if self._sequencer is not None and self._holding == 0:
                 self._sequencer = None
@@ -293,6 +329,9 @@ class Log:
             if note is None:
                 raise ProofError(f"the log never signed a checkpoint of size {size}")
         cp = parse_checkpoint(note)
+        cosigned = self.witnessing.current() if self.witnessing is not None else None
+        if cosigned is not None and cosigned.note == note:
+            note = cosigned.text  # the checkpoint with the cosignatures collected so far
         proof = self.inclusion_proof(index, cp.size)
         return format_tlog_proof(index, proof, note, extra)
 
@@ -387,7 +426,19 @@ class Log:
         step = self.config.max_batch
         for i in range(0, len(entries), step):
             out += self._sequencer.integrate(entries[i : i + step])
+        self._offer_to_witnesses()
         return out
+
+    def _offer_to_witnesses(self) -> None:
+        """Hand the newly signed checkpoint to the witness workers (never blocks)."""
+        if self.witnessing is not None and self._sequencer is not None:
+            self.witnessing.offer(self._sequencer.head.note)
+
+    def _publish_cosigned(self, cosigned: Cosigned) -> None:
+        """Re-publish ``tiles/checkpoint`` with cosignatures, if it is still the latest."""
+        with self._mutex:
+            if self._sequencer is not None and self._sequencer.head.note == cosigned.note:
+                publish_checkpoint(self.tiles_dir, cosigned.text)
 
     def submit(self, entry: bytes) -> int:
         """Queue one entry for the sequencer; return its pending sequence number."""
@@ -429,6 +480,8 @@ class Log:
                     taken = self._sequencer.last.pending
                     total += taken
                     if taken < self.config.max_batch:
+                        if total:
+                            self._offer_to_witnesses()
                         return total
             finally:
                 if not self._holding:
@@ -445,6 +498,24 @@ class Log:
     def last_batch(self) -> BatchStats | None:
         """Timings of the last batch this process sequenced (benchmarks, metrics)."""
         return None if self._sequencer is None else self._sequencer.last
+
+
+def _objects_dir(data_dir: Path, url: str | Path | None, s3: S3Settings | None) -> Path:
+    """The directory holding ``tiles/`` and ``blobs/`` for ``objects_url``.
+
+    The sequencer writes tiles and the blob store files through :mod:`.fsio` today, so an
+    ``s3://`` store is refused with a clear error rather than half-used.
+    """
+    if url is None or url == "":
+        return data_dir
+    if is_s3_url(url):
+        raise LogError(
+            f"objects URL {url!r}: the log cannot sequence onto an S3 store yet "
+            "(log/objects.py has the S3Store; only directory stores are wired into Log)"
+        )
+    if isinstance(url, str) and "://" in url:
+        raise LogError(f"objects URL {url!r} must be a directory or s3://bucket/prefix")
+    return Path(url)
 
 
 def _checked(entries: Sequence[bytes]) -> list[bytes]:

@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="poll period: 30s, 5m, 1h or plain seconds (default 10s)",
     )
     p.add_argument(
+        "--witness-policy",
+        type=Path,
+        metavar="FILE",
+        help="witness policy (Sigsum format, C2SP vkeys): compare the log's checkpoint with "
+        "each witness's latest view and alert on a split view (log.split_view)",
+    )
+    p.add_argument(
         "--no-reverify",
         action="store_true",
         help="do not re-verify attestation verdicts (checkpoints, entries and changes only)",
@@ -110,6 +117,15 @@ def run_monitor(args: argparse.Namespace) -> int:
         except ExpectError as exc:
             print(f"teelog monitor: --expect {args.expect}: {exc}", file=sys.stderr)
             return 2
+    witness_policy = None
+    if args.witness_policy is not None:
+        from teelog.log.policy import PolicyError, read_policy
+
+        try:
+            witness_policy = read_policy(args.witness_policy)
+        except PolicyError as exc:
+            print(f"teelog monitor: --witness-policy: {exc}", file=sys.stderr)
+            return 2
     sink: AlertSink
     if args.webhook:
         sink = WebhookSink(args.webhook)
@@ -127,6 +143,7 @@ def run_monitor(args: argparse.Namespace) -> int:
             nodes=args.node,
             reverify=None if args.no_reverify else reverify_with_teelog,
             releases=releases,
+            witness_policy=witness_policy,
         )
     except MonitorError as exc:
         print(f"teelog monitor: {exc}", file=sys.stderr)

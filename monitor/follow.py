@@ -43,11 +43,13 @@ from teelog.log.audit import AuditError, check_checkpoint, extend
 from teelog.log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from teelog.log.fsio import write_durable
 from teelog.log.note import Ed25519Verifier, NoteError, parse_vkey
+from teelog.log.policy import WitnessPolicy
 from teelog.log.served import HttpLog, SourceError
 
 from .alerts import AlertSink, DeliveryError
 from .releases import Expectations, check_release, is_release_of
 from .state import NodeView, evidence_dir, load_state, save_state
+from .witness_views import SplitView, split_views
 
 logger = logging.getLogger("teelog.monitor")
 
@@ -116,7 +118,9 @@ class Monitor:
         nodes: Iterable[str] | None = None,
         reverify: Reverify | None = reverify_with_teelog,
         releases: Expectations | None = None,
+        witness_policy: WitnessPolicy | None = None,
     ) -> None:
+        self.witness_policy = witness_policy
         try:
             key = parse_vkey(vkey)
         except NoteError as exc:
@@ -167,6 +171,22 @@ class Monitor:
             if exc.kind == "unreadable":
                 raise SourceError(str(exc)) from exc
             self._raise(result, self._inconsistency(cp, exc.kind, str(exc)))
+            return
+        if self.witness_policy is not None and self.state.size:
+            self._compare_witnesses(result)
+
+    def _compare_witnesses(self, result: PollResult) -> None:
+        """Split-view check against each witness's latest view (teelog.monitor.witness_views)."""
+        audit = self.state.audit
+        verified = Checkpoint(self.key.name, audit.size, audit.root, note=audit.checkpoint)
+        found, errors = split_views(
+            list(self.witness_policy.witnesses.values()), self.key, verified,
+            lambda a, b: self.source.reader(b).consistency_proof(a, b),
+        )
+        for name, err in errors.items():
+            logger.warning("witness %s: cannot read its view: %s", name, err)
+        for split in found:
+            self._raise(result, self._split_view(split))
 
     def _advance(self, cp: Checkpoint, result: PollResult) -> None:
         """Read entries ``state.size`` .. ``cp.size - 1``; commit them if they make the root
@@ -397,6 +417,22 @@ class Monitor:
             "detail": why,
             "verified": {"size": verified.size, "root": _b64(verified.root)},
             "conflicting": {"size": cp.size, "root": _b64(cp.root)},
+            "evidence": str(path),
+        }
+
+    def _split_view(self, split: SplitView) -> dict[str, Any]:
+        """A witness saw a checkpoint inconsistent with the verified one; both kept."""
+        verified = self.state.audit
+        digest = hashlib.sha256((verified.checkpoint + "\0" + split.witness_note).encode())
+        path = evidence_dir(self.state_path) / f"split-view-{digest.hexdigest()[:16]}"
+        _keep(path / "verified.checkpoint", verified.checkpoint)
+        _keep(path / f"witness-{split.witness}.checkpoint", split.witness_note)
+        return {
+            "id": f"log.split_view:{digest.hexdigest()}",
+            "type": "log.split_view",
+            "witness": split.witness,
+            "detail": split.why,
+            "verified": {"size": verified.size, "root": _b64(verified.root)},
             "evidence": str(path),
         }
 

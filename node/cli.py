@@ -49,7 +49,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--upstream-timeout", type=float, default=600.0,
                    help="seconds the upstream may stay silent before the request fails")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    m = p.add_argument_group(
+        "model loading at start-up",
+        "With --model-broker, run `teelog model fetch` with this node's quote provider and GPU "
+        "evidence before serving; the node does not serve unless the model was loaded.")
+    m.add_argument("--model-broker", metavar="URL", help="key broker base URL")
+    m.add_argument("--model-resource", metavar="REPO/TYPE/TAG",
+                   help="resource path of the model version's key")
+    m.add_argument("--model-encrypted", type=Path, metavar="DIR",
+                   help="the encrypted model (with manifest.json)")
+    m.add_argument("--model-out", type=Path, metavar="DIR",
+                   help="new or empty directory for the plaintext (a tmpfs)")
+    m.add_argument("--model-owner-vkey", type=Path, metavar="FILE",
+                   help="check the manifest's signature with the owner's Ed25519 key (PEM)")
     p.set_defaults(func=run_node)
+
+
+def _load_model_first(args: argparse.Namespace) -> int:
+    """``teelog model fetch`` for ``teelog node --model-broker``: 0 loaded, else its exit code."""
+    missing = [flag for flag, value in (("--model-resource", args.model_resource),
+                                        ("--model-encrypted", args.model_encrypted),
+                                        ("--model-out", args.model_out)) if value is None]
+    if missing:
+        print(f"teelog node: --model-broker needs {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.quote_provider == "none":
+        print("teelog node: --model-broker needs a TEE: --quote-provider none sends no "
+              "evidence", file=sys.stderr)
+        return 2
+    return cmd_model_fetch(argparse.Namespace(
+        broker=args.model_broker, resource=args.model_resource,
+        encrypted=args.model_encrypted, out=args.model_out,
+        quote_provider=None if args.quote_provider == "auto" else args.quote_provider,
+        owner_vkey=args.model_owner_vkey, dstack_socket=args.dstack_socket,
+        configfs_tsm=args.configfs_tsm, gpu_evidence=args.gpu_evidence, timeout=30.0,
+    ))
 
 
 def _secret_from_env(name: str | None, flag: str) -> str | None:
@@ -88,6 +122,10 @@ def run_node(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"teelog node: {exc}", file=sys.stderr)
         return 2
+    if args.model_broker is not None:
+        code = _load_model_first(args)
+        if code != 0:
+            return code
     if settings.token is None:
         logging.getLogger("teelog.node").warning(
             "no --token-env: completions and signatures are open to anyone who can connect")
@@ -157,6 +195,9 @@ def register_model_fetch(model_commands: argparse._SubParsersAction) -> None:
                    help="dstack guest agent socket (or http:// URL of a simulator)")
     p.add_argument("--configfs-tsm", default="/sys/kernel/config/tsm/report",
                    help="configfs-tsm report directory")
+    p.add_argument("--gpu-evidence", default="auto", choices=("auto", "nvml", "none"),
+                   help="GPU evidence sent with the quote, over the KBS device nonce (auto: "
+                   "NVML when it sees CC-mode GPUs, else none)")
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds per broker request (default 30)")
     p.set_defaults(func=cmd_model_fetch)
@@ -169,6 +210,7 @@ def cmd_model_fetch(args: argparse.Namespace) -> int:
     from teelog.models import ModelInputError, read_owner_verify_key
 
     from .dstack_agent import DstackAgent
+    from .gpu import GpuEvidenceError, choose_gpu_evidence
     from .model_fetch import FetchError, SampleEvidence, TdxEvidence, fetch_model
     from .quote import ConfigfsTsmQuoteProvider, DstackQuoteProvider
 
@@ -187,6 +229,11 @@ def cmd_model_fetch(args: argparse.Namespace) -> int:
                         f"configfs-tsm at {args.configfs_tsm}); name --quote-provider "
                         f"(sample for development without a TEE)", 2)
 
+    try:
+        gpus = choose_gpu_evidence(args.gpu_evidence)
+    except GpuEvidenceError as exc:
+        return fail(f"--gpu-evidence {args.gpu_evidence}: {exc}", 2)
+
     async def run() -> int:
         agent = DstackAgent(args.dstack_socket) if kind == "dstack" else None
         if agent is not None:
@@ -199,7 +246,7 @@ def cmd_model_fetch(args: argparse.Namespace) -> int:
             vkey = read_owner_verify_key(args.owner_vkey) if args.owner_vkey else None
             result = await fetch_model(args.broker, args.resource, args.encrypted, args.out,
                                        evidence, owner_vkey=vkey, measure_with=agent,
-                                       timeout=args.timeout)
+                                       gpus=gpus, timeout=args.timeout)
         except ModelInputError as exc:
             return fail(str(exc), 2)
         except FetchError as exc:
@@ -207,6 +254,7 @@ def cmd_model_fetch(args: argparse.Namespace) -> int:
         except OSError as exc:  # e.g. --out not writable: decrypt_model wrote nothing
             return fail(f"{exc.filename}: {exc.strerror}; nothing was written", 2)
         finally:
+            await gpus.aclose()
             if agent is not None:
                 await agent.aclose()
         m = result.manifest

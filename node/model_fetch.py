@@ -9,7 +9,8 @@ The node speaks the Trustee KBS attestation protocol 0.4.0 ("RCAR";
 2. ``POST /kbs/v0/attest`` with ``runtime-data = {nonce, tee-pubkey}`` (an ephemeral P-256 JWK,
    ``alg`` ``ECDH-ES+A256KW``, held in memory only) and ``tee-evidence`` whose report_data is
    the KBS binding of :mod:`teelog.attestation.kbs_binding`, from the node's quote provider
-   (or sample evidence, no TEE) → a token;
+   (or sample evidence, no TEE) and, with GPUs, ``additional_evidence = {"nvidia": …}``
+   whose SPDM reports are over the binding's device nonce → a token;
 3. ``GET /kbs/v0/resource/<repo>/<type>/<tag>`` → a flattened JWE (RFC 7516 §7.2.2) of the
    model key, unwrapped with the ephemeral key (jwcrypto).
 
@@ -37,7 +38,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jwcrypto import jwe, jwk
 from jwcrypto.common import JWException
-from teelog.attestation.kbs_binding import expected_report_data
+from teelog.attestation.kbs_binding import expected_gpu_nonce, expected_report_data
 from teelog.models import (
     Manifest,
     ModelInputError,
@@ -48,6 +49,7 @@ from teelog.models import (
 )
 
 from .dstack_agent import DstackAgent, DstackError
+from .gpu import GpuEvidenceError, GpuEvidenceProvider, nvidia_payload
 from .quote.base import QuoteError, QuoteProvider
 
 PROTOCOL_VERSION = "0.4.0"  # what Trustee's server (and teelog's broker) demands
@@ -181,11 +183,35 @@ def unwrap_key(flattened: Any, private: jwk.JWK) -> bytes:
     return key
 
 
+async def device_evidence(
+    gpus: GpuEvidenceProvider | None, nonce: str, public: dict[str, Any]
+) -> str:
+    """``additional_evidence`` for the challenge ``nonce``: ``""`` without GPUs, else
+    ``{"nvidia": <nvidia payload>}`` whose SPDM reports are taken over the device nonce of
+    the KBS binding (:func:`teelog.attestation.kbs_binding.expected_gpu_nonce`, Trustee's
+    ``regularize_data`` of ``{nonce, tee-pubkey}``), as the broker checks it. The string is
+    then itself bound by the quote's report_data."""
+    if gpus is None:
+        return ""
+    gpu_nonce = expected_gpu_nonce(nonce, public)
+    try:
+        reports = await gpus.evidence(gpu_nonce)
+        if not reports:
+            return ""
+        return json.dumps({"nvidia": json.loads(nvidia_payload(gpu_nonce, reports))})
+    except GpuEvidenceError as exc:
+        raise FetchError(f"GPU evidence: {exc}") from exc
+
+
 async def request_key(
-    client: httpx.AsyncClient, resource: str, evidence: EvidenceSource
+    client: httpx.AsyncClient,
+    resource: str,
+    evidence: EvidenceSource,
+    gpus: GpuEvidenceProvider | None = None,
 ) -> tuple[bytes, int | None, int | None]:
-    """Run auth, attest and resource against the broker ``client`` points at; return the
-    model key and the release's ``Teelog-Entry-Index`` and ``Teelog-Checkpoint-Size``."""
+    """Run auth, attest and resource against the broker ``client`` points at, with the GPU
+    evidence of ``gpus`` when given; return the model key and the release's
+    ``Teelog-Entry-Index`` and ``Teelog-Checkpoint-Size``."""
     private, public = ephemeral_key()
     try:
         r = await client.post("/kbs/v0/auth", json={
@@ -195,7 +221,7 @@ async def request_key(
         nonce = _answer(r, "auth", "nonce")
         if not isinstance(nonce, str):
             raise FetchError("broker's challenge nonce is not a string")
-        additional = ""  # no device evidence is sent (GPU evidence is not gathered here)
+        additional = await device_evidence(gpus, nonce, public)
         report_data = expected_report_data(nonce, public, additional)
         body = {
             "runtime-data": {"nonce": nonce, "tee-pubkey": public},
@@ -249,6 +275,7 @@ async def fetch_model(
     *,
     owner_vkey: Ed25519PublicKey | None = None,
     measure_with: DstackAgent | None = None,
+    gpus: GpuEvidenceProvider | None = None,
     timeout: float = 30.0,
 ) -> FetchResult:
     """Fetch the key of ``resource``, decrypt ``encrypted`` into ``out`` and measure the
@@ -272,7 +299,7 @@ async def fetch_model(
         signature = ("not checked (no --owner-vkey)" if manifest.signature
                      else "unsigned, not checked")
     async with httpx.AsyncClient(base_url=broker_url, timeout=timeout) as client:
-        key, index, size = await request_key(client, resource, evidence)
+        key, index, size = await request_key(client, resource, evidence, gpus)
     try:
         decrypt_model(encrypted, out, key)
     except ModelIntegrityError as exc:

@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "teelog.collector.cli",  # collect, import
     "teelog.models.cli",  # model encrypt|decrypt|verify
     "teelog.broker.cli",  # broker
+    "teelog.witness.cli",  # witness init|vkey|serve
 )
 
 # Subcommands added to another package's group: (group, module, function). ``model fetch`` is
@@ -111,6 +112,10 @@ EXIT_STATUS: dict[str, tuple[tuple[int, str], ...]] = {
         (0, "stopped"),
         (2, "unusable configuration, key file, policy or log (the message names the key)"),
     ),
+    "witness": ((0, "the subcommand succeeded"), (1, "it failed (see its --help)"), USAGE),
+    "witness init": ((0, "key created, vkey printed"), (1, "a key exists or is unwritable"), USAGE),
+    "witness vkey": ((0, "vkey printed"), (1, "no usable witness key in --data"), USAGE),
+    "witness serve": ((0, "stopped"), (2, "unusable key, witness.toml or arguments")),
 }
 
 

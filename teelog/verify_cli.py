@@ -87,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--entry", metavar="FILE", help="the entry's exact bytes, for a tlog-proof file"
     )
     p.add_argument(
+        "--witness-policy",
+        metavar="FILE",
+        help="witness policy (Sigsum format, C2SP vkeys): the tlog-proof's checkpoint must carry "
+        "a quorum of cosignatures (log.witnessed)",
+    )
+    p.add_argument(
         "--attestation",
         metavar="FILE",
         help="the attestation vouching for a receipt's signer: a report or bundle (verified "
@@ -412,6 +418,31 @@ def _check_proof(text: str, entry: bytes, key: Any) -> tuple[int, int]:
     return proof.index, proof.checkpoint.size
 
 
+def _witnessed_check(verdict: Any, text: str, key: Any, policy_file: str) -> None:
+    """``log.witnessed``: the proof's checkpoint meets the witness policy's quorum (a
+    checkpoint below quorum fails: a split view cannot be excluded)."""
+    from teelog.log import CheckpointError, parse_tlog_proof
+    from teelog.log.policy import PolicyError, read_policy
+
+    try:
+        policy = read_policy(Path(policy_file))
+    except PolicyError as exc:
+        raise _Unusable(f"--witness-policy: {exc}") from exc
+    note = parse_tlog_proof(text).checkpoint_note
+    try:
+        result = policy.check(note, key)
+    except CheckpointError as exc:
+        verdict.add("log.witnessed", "fail", f"a cosignature does not verify: {exc}")
+        return
+    names = ", ".join(result.cosigned) or "no witness"
+    if result.quorum_met:
+        verdict.add("log.witnessed", "pass", f"cosigned by {names}: the policy's quorum is met")
+    else:
+        verdict.add(
+            "log.witnessed", "fail", f"cosigned by {names}: below the policy's quorum"
+        )
+
+
 def _verify_logged_receipt(detected: Any, args: argparse.Namespace, vouching: Any) -> Any:
     """A logged receipt: its inclusion (``log.inclusion``: the RFC 9162 inclusion proof to a
     checkpoint signed by ``--vkey``), then the receipt's own checks."""
@@ -432,6 +463,8 @@ def _verify_logged_receipt(detected: Any, args: argparse.Namespace, vouching: An
             f"entry sha256 {hashlib.sha256(entry).hexdigest()[:16]}… is leaf {index} of the "
             f"tree of size {size}, whose checkpoint is signed by {key.name}",
         )
+        if args.witness_policy:
+            _witnessed_check(verdict, text, key, args.witness_policy)
     try:
         doc = parse_json(entry)
     except ValueError as exc:

@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "node": {"attestation", "models"},
     "models": set(),
     "broker": {"attestation", "entries", "log", "models"},
+    "witness": {"log"},
 }
 
 

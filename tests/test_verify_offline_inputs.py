@@ -218,3 +218,30 @@ def test_options_that_do_not_apply_to_the_input_are_refused(logged, capsys):
     assert code == 2 and "--vkey does not apply to a gpu" in err
     code, _, err = run(capsys, str(files["receipt"]))
     assert code == 2 and "give --vkey" in err
+
+
+def _cosigned(proof: str, *signers) -> str:
+    """The tlog-proof with cosignature lines appended to its checkpoint note."""
+    from teelog.log import parse_tlog_proof
+
+    note = parse_tlog_proof(proof).checkpoint_note
+    body = note[: note.index("\n\n") + 1]
+    return proof + "".join(s.cosign(body, 1_767_139_200).line() for s in signers)
+
+
+def test_a_tlog_proof_needs_the_witness_policy_quorum(logged, capsys, tmp_path):
+    from teelog.witness.cosigner import CosignatureSigner
+
+    log, _signer, files = logged
+    w = [CosignatureSigner.generate(f"witness.test/w{i}") for i in range(3)]
+    policy = tmp_path / "policy"
+    policy.write_text("".join(f"witness w{i} {s.vkey}\n" for i, s in enumerate(w))
+                      + "group two 2 w0 w1 w2\nquorum two\n")
+    base = files["proof"].read_text()
+    results = {}
+    for label, signers in (("one", w[:1]), ("two", w[1:])):
+        files["proof"].write_text(_cosigned(base, *signers))
+        _, out, _ = run(capsys, str(files["proof"]), "--entry", str(files["entry"]),
+                        "--vkey", log.vkey, "--witness-policy", str(policy), "--json")
+        results[label] = checks(out)["log.witnessed"]
+    assert results == {"one": "fail", "two": "pass"}

@@ -270,3 +270,29 @@ def test_proofs_always_match_their_checkpoint_while_the_log_grows(fresh, fresh_c
         writer.join()
     assert failures == []
     assert checked > 4
+
+
+def test_checkpoint_reports_the_witness_policy_quorum(client, built):
+    from teelog.log import parse_checkpoint
+    from teelog.witness.cosigner import CosignatureSigner
+
+    assert client.get("/api/v1/checkpoint").get_json()["witnessed"] is None  # no policy
+    w = [CosignatureSigner.generate(f"witness.test/w{i}") for i in range(3)]
+    (built.log.data_dir / "witness-policy").write_text(
+        "".join(f"witness w{i} {s.vkey}\n" for i, s in enumerate(w))
+        + "group two 2 w0 w1 w2\nquorum two\n")
+    published = built.log.tiles_dir / "checkpoint"
+    note = published.read_text()
+    body = note[: note.index("\n\n") + 1]
+    try:
+        assert parse_checkpoint(note).size == built.log.checkpoint().size
+        published.write_text(note + w[0].cosign(body, 1_767_139_200).line())
+        got = client.get("/api/v1/checkpoint").get_json()["witnessed"]
+        assert (got["quorum_met"], got["cosigned"]) == (False, ["w0"])
+        published.write_text(note + "".join(s.cosign(body, 1_767_139_200).line() for s in w[1:]))
+        got = client.get("/api/v1/checkpoint").get_json()["witnessed"]
+        assert (got["quorum_met"], got["cosigned"]) == (True, ["w1", "w2"])
+        assert [x["cosigned"] for x in got["witnesses"]] == [False, True, True]
+    finally:
+        published.write_text(note)
+        (built.log.data_dir / "witness-policy").unlink()

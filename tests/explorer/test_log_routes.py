@@ -122,3 +122,16 @@ def test_blobs_are_served_by_digest_and_immutable(client, log):
     assert hashlib.sha256(r.data).hexdigest() == digest
     assert "immutable" in r.headers["Cache-Control"]
     assert client.get(f"/log/blob/{digest.upper()}").status_code == 404
+
+
+def test_partial_tiles_are_cached_briefly_and_full_ones_forever(client):
+    # A partial is deleted once its full tile exists, so no cache may pin it for a year.
+    for path in ("/log/tile/0/001.p/54", "/log/tile/entries/001.p/54"):
+        r = client.get(path)
+        assert r.status_code == 200
+        cache = r.headers["Cache-Control"]
+        assert "immutable" not in cache
+        assert 0 < int(cache.split("max-age=")[1]) <= 300
+    for path in ("/log/tile/0/000", "/log/tile/entries/000"):
+        cache = client.get(path).headers["Cache-Control"]
+        assert "immutable" in cache and "max-age=31536000" in cache

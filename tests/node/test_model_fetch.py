@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fake_configfs_tsm import FakeTsmKernel
 from fake_dstack_agent import FakeDstackAgent, vllmproxy_sample
+from fake_nvml import FakeNvml
+from teelog.attestation.kbs_binding import expected_gpu_nonce, expected_report_data
 from teelog.broker.app import create_app
 from teelog.broker.config import parse_config
 from teelog.broker.jwe import wrap_secret
@@ -26,6 +28,7 @@ from teelog.broker.tee_key import parse_tee_key
 from teelog.log import Log
 from teelog.models import encrypt_model, generate_key, manifest_digest, read_manifest
 from teelog.node.dstack_agent import DstackAgent
+from teelog.node.gpu import NvmlGpuEvidenceProvider
 from teelog.node.model_fetch import (
     MODEL_EVENT,
     FetchError,
@@ -308,3 +311,77 @@ def test_an_out_inside_a_file_is_unusable_input(tmp_path, capsys):
     with serve(create_app(d.broker)) as base:
         assert fetch(base, d, blocker / "out", "--quote-provider", "sample") == 2
     assert "cannot create directory" in capsys.readouterr().err
+
+
+GPU_POLICY = {
+    "version": "1.0",
+    "allow_insecure_sample": True,
+    "anyOf": [{"allOf": [{"claim": "tee", "equals": "sample"},
+                         {"claim": "gpu.count", "gte": 1}]}],
+}
+
+
+def test_gpu_evidence_is_taken_over_the_kbs_device_nonce_and_a_recorded_report_is_refused(
+        tmp_path):
+    d = deploy(tmp_path, GPU_POLICY)
+    nvml = FakeNvml()  # recorded H100 reports: they carry the recorded nonce, not a fresh one
+    out = tmp_path / "out"
+    with serve(create_app(d.broker)) as base, pytest.raises(FetchError) as err:
+        asyncio.run(fetch_model(base, RESOURCE, d.enc, out, SampleEvidence(),
+                                gpus=NvmlGpuEvidenceProvider(nvml)))
+    assert "attestation" in str(err.value) and "gpu.nonce[" in str(err.value)
+    entry = last_entry(d.log)
+    assert entry["decision"] == "denied" and entry["resource"] is None
+    names = [f["name"] for f in entry["failed"]]
+    assert names and all(n.startswith("gpu.nonce[") for n in names)
+    # What the node sent: every GPU was asked over the binding's device nonce, and that
+    # nvidia payload is the additional evidence the quote's report_data binds.
+    sent = json.loads(d.log.blobs.get(entry["requester"]["evidence_sha256"]))
+    runtime = sent["runtime-data"]
+    device_nonce = expected_gpu_nonce(runtime["nonce"], runtime["tee-pubkey"])
+    assert nvml.nonces == [device_nonce] * len(nvml.gpus)
+    additional = sent["tee-evidence"]["additional_evidence"]
+    assert json.loads(additional)["nvidia"]["nonce"] == device_nonce.hex()
+    assert entry["requester"]["report_data"] == expected_report_data(
+        runtime["nonce"], runtime["tee-pubkey"], additional).hex()
+    assert not out.exists() or _tree(out) == {}
+
+
+def test_no_gpu_evidence_is_denied_when_the_policy_requires_gpus(tmp_path, capsys):
+    d = deploy(tmp_path, GPU_POLICY)
+    out = tmp_path / "out"
+    with serve(create_app(d.broker)) as base:
+        code = fetch(base, d, out, "--quote-provider", "sample", "--gpu-evidence", "none")
+    err = capsys.readouterr().err
+    assert code == 1 and "PolicyDeny" in err and "gpu.count gte 1" in err
+    entry = last_entry(d.log)
+    assert entry["decision"] == "denied" and entry["requester"]["claims"]["gpu.count"] == 0
+    assert not out.exists() or _tree(out) == {}
+
+
+def test_node_start_up_fetch_refused_means_the_node_does_not_serve(tmp_path, capsys):
+    d = deploy(tmp_path, STRICT_POLICY)
+    quote = bytes.fromhex((DATA / "tdx" / "dcapqvl_nearmpc_tdx_v4.quote.hex").read_text().strip())
+    out = tmp_path / "out"
+    with FakeTsmKernel(tmp_path / "tsm", quote), serve(create_app(d.broker)) as base:
+        # The upstream and port are never used: the refused fetch ends the start-up first.
+        code = main(["node", "--upstream", "http://127.0.0.1:9", "--port", "9",
+                     "--quote-provider", "configfs", "--configfs-tsm", str(tmp_path / "tsm"),
+                     "--gpu-evidence", "none", "--journal", str(tmp_path / "j.sqlite"),
+                     "--model-broker", base, "--model-resource", RESOURCE,
+                     "--model-encrypted", str(d.enc), "--model-out", str(out)])
+    assert code == 1 and "broker refused attestation" in capsys.readouterr().err
+    entry = last_entry(d.log)
+    assert entry["decision"] == "denied" and entry["requester"]["tee"] == "tdx"
+    assert not out.exists() or _tree(out) == {}
+    assert not (tmp_path / "j.sqlite").exists()  # the node never started serving
+
+
+def test_node_start_up_fetch_needs_its_directories_and_a_tee(tmp_path, capsys):
+    common = ["node", "--upstream", "http://127.0.0.1:9", "--model-broker", "http://127.0.0.1:9",
+              "--journal", str(tmp_path / "j.sqlite")]
+    assert main([*common, "--model-resource", RESOURCE]) == 2
+    assert "needs --model-encrypted, --model-out" in capsys.readouterr().err
+    assert main([*common, "--quote-provider", "none", "--model-resource", RESOURCE,
+                 "--model-encrypted", str(tmp_path), "--model-out", str(tmp_path / "o")]) == 2
+    assert "needs a TEE" in capsys.readouterr().err
