@@ -159,6 +159,36 @@ def parse_vkey(vkey: str) -> Ed25519Verifier | CosignatureVerifier:
     return cls(name, kid, public_key)
 
 
+def format_skey(name: str, alg: int, seed: bytes) -> str:
+    """The private-key line ``PRIVATE+KEY+<name>+<hex key ID>+base64(alg || seed)`` of an Ed25519
+    seed, in the shape of the signed-note vkey (c2sp.org/signed-note) with the seed for the key."""
+    b64 = base64.b64encode(bytes([alg]) + seed).decode()
+    return f"PRIVATE+KEY+{name}+{_seed_key_id(name, alg, seed):08x}+{b64}"
+
+
+def _seed_key_id(name: str, alg: int, seed: bytes) -> int:
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    return key_id(name, alg, public.public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def parse_skey(skey: str, alg: int, what: str) -> tuple[str, bytes]:
+    """(name, seed) of a private-key line written by :func:`format_skey` for algorithm ``alg``;
+    ``what`` names the key in errors.  The key ID must match the one the seed gives."""
+    # The base64 may itself contain '+', so split on the first four only.
+    parts = skey.strip().split("+", 4)
+    if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
+        raise NoteError(f"{what} must be PRIVATE+KEY+<name>+<hex key ID>+<base64 key>")
+    _, _, name, kid_hex, key_b64 = parts
+    if not is_valid_key_name(name):
+        raise NoteError(f"invalid key name {name!r} in {what}")
+    raw = _b64decode(key_b64, what)
+    if len(raw) != 33 or raw[0] != alg:
+        raise NoteError(f"{what} must be a type 0x{alg:02x} Ed25519 32-byte seed")
+    if kid_hex != f"{_seed_key_id(name, alg, raw[1:]):08x}":
+        raise NoteError(f"key ID {kid_hex} does not match the key of {name}")
+    return name, raw[1:]
+
+
 @dataclass(frozen=True)
 class Ed25519Signer:
     """A type 0x01 signing key; ``skey`` is ``PRIVATE+KEY+<name>+<hex id>+base64(0x01||seed)``."""
@@ -188,8 +218,7 @@ class Ed25519Signer:
 
     @property
     def skey(self) -> str:
-        b64 = base64.b64encode(bytes([ALG_ED25519]) + self.seed).decode()
-        return f"PRIVATE+KEY+{self.name}+{self.key_id:08x}+{b64}"
+        return format_skey(self.name, ALG_ED25519, self.seed)
 
     def sign(self, text: bytes) -> bytes:
         return self._private.sign(text)
@@ -203,20 +232,7 @@ class Ed25519Signer:
 
     @classmethod
     def from_skey(cls, skey: str) -> Ed25519Signer:
-        # The base64 may itself contain '+', so split on the first four only.
-        parts = skey.strip().split("+", 4)
-        if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
-            raise NoteError("signer key must be PRIVATE+KEY+<name>+<hex key ID>+<base64 key>")
-        _, _, name, kid_hex, key_b64 = parts
-        if not is_valid_key_name(name):
-            raise NoteError(f"invalid key name {name!r} in signer key")
-        raw = _b64decode(key_b64, "signer key")
-        if len(raw) != 33 or raw[0] != ALG_ED25519:
-            raise NoteError("signer key must be an Ed25519 (type 0x01) 32-byte seed")
-        signer = cls(name, raw[1:])
-        if kid_hex != f"{signer.key_id:08x}":
-            raise NoteError(f"key ID {kid_hex} does not match the key of {name}")
-        return signer
+        return cls(*parse_skey(skey, ALG_ED25519, "signer key"))
 
 
 # --- notes --------------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ is that of the type 0x04 vkey (c2sp.org/signed-note).  The private key file hold
 
 from __future__ import annotations
 
-import base64
-import binascii
 import struct
 from dataclasses import dataclass, field
 
@@ -21,8 +19,10 @@ from teelog.log.note import (
     NoteError,
     Signature,
     cosignature_message,
+    format_skey,
     is_valid_key_name,
     key_id,
+    parse_skey,
 )
 
 
@@ -52,8 +52,7 @@ class CosignatureSigner:
 
     @property
     def skey(self) -> str:
-        b64 = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.seed).decode()
-        return f"PRIVATE+KEY+{self.name}+{self.verifier.key_id:08x}+{b64}"
+        return format_skey(self.name, ALG_COSIGNATURE_V1, self.seed)
 
     def cosign(self, body: str, timestamp: int) -> Signature:
         """The ``cosignature/v1`` signature over checkpoint ``body`` (note text) at a time."""
@@ -68,19 +67,4 @@ class CosignatureSigner:
 
     @classmethod
     def from_skey(cls, skey: str) -> CosignatureSigner:
-        parts = skey.strip().split("+", 4)  # the base64 may itself contain '+'
-        if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
-            raise NoteError("witness key must be PRIVATE+KEY+<name>+<hex key ID>+<base64 key>")
-        _, _, name, kid_hex, key_b64 = parts
-        if not is_valid_key_name(name):
-            raise NoteError(f"invalid witness name {name!r} in the key")
-        try:
-            raw = base64.b64decode(key_b64.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError) as e:
-            raise NoteError("witness key is not valid base64") from e
-        if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
-            raise NoteError("witness key must be a cosignature/v1 (type 0x04) 32-byte seed")
-        signer = cls(name, raw[1:])
-        if kid_hex != f"{signer.verifier.key_id:08x}":
-            raise NoteError(f"key ID {kid_hex} does not match the key of {name}")
-        return signer
+        return cls(*parse_skey(skey, ALG_COSIGNATURE_V1, "witness key"))
